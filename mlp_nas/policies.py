@@ -1,0 +1,202 @@
+"""Token samplers for the MLP space: the Keras LSTM controller and the uniform-random baseline.
+
+Both offer the same calls: ``sample(n)`` token sequences, ``update(sequences, rewards)``,
+``state()`` / ``load_state(state)`` for checkpoints. The uniform sampler is the controller's own
+distribution at equal logits with an update that does nothing, which makes it the fair baseline.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .space import END, START, VOCAB_SIZE, TokenSpace
+
+
+class UniformSampler:
+    """Uniform over the valid tokens at every step; learns nothing."""
+
+    def __init__(self, space: TokenSpace, seed: int = 0):
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, n: int) -> list[list[int]]:
+        out = []
+        for _ in range(n):
+            tokens: list[int] = []
+            while not tokens or tokens[-1] != END:
+                tokens.append(int(self.rng.choice(np.flatnonzero(self.space.valid_next(tokens)))))
+            out.append(tokens)
+        return out
+
+    def update(self, sequences, rewards, accuracies=None) -> dict:
+        return {}
+
+    def state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+class LSTMController:
+    """An LSTM that emits one token per step, fed the embedding of the token it sampled before.
+
+    Trained by REINFORCE on the log-probabilities of the tokens it actually sampled, times
+    (reward - moving-average baseline), plus an entropy bonus, with Adam. With ``predictor`` a
+    dense head on the last LSTM state also learns the validation accuracy (MSE), sharing the LSTM.
+
+    >>> c = LSTMController(TokenSpace(max_layers=3), seed=0)
+    >>> seqs = c.sample(4)
+    >>> stats = c.update(seqs, [0.9, 0.1, 0.5, 0.4])
+    """
+
+    def __init__(self, space: TokenSpace, lstm_units: int = 128, embedding_dim: int = 32,
+                 learning_rate: float = 0.01, entropy_weight: float = 1e-3, baseline_decay: float = 0.9,
+                 predictor: bool = False, predictor_weight: float = 1.0, seed: int = 0):
+        os.environ["KERAS_BACKEND"] = "tensorflow"  # the update below uses TensorFlow's GradientTape
+        import keras
+
+        for name, value, low in (("lstm_units", lstm_units, 1), ("embedding_dim", embedding_dim, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+        if not 0 <= baseline_decay < 1:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
+        self.space = space
+        self.entropy_weight = float(entropy_weight)
+        self.baseline_decay = float(baseline_decay)
+        self.predictor_weight = float(predictor_weight)
+        self.baseline: float | None = None
+        self.rng = np.random.default_rng(seed)
+        init = keras.initializers.RandomUniform(-0.1, 0.1, seed=seed)
+        self.embedding = keras.layers.Embedding(VOCAB_SIZE + 1, embedding_dim, embeddings_initializer=init)
+        self.cell = keras.layers.LSTMCell(lstm_units, kernel_initializer=init, recurrent_initializer=init)
+        self.head = keras.layers.Dense(VOCAB_SIZE, kernel_initializer=init)
+        self.predictor = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init) if predictor else None
+        self.optimizer = keras.optimizers.Adam(learning_rate)
+        self.units = lstm_units
+        self._run(np.full((1, 1), START), np.ones((1, 1, VOCAB_SIZE), bool))  # build the weights
+        self.optimizer.build(self.variables)
+
+    @property
+    def variables(self):
+        layers = [self.embedding, self.cell, self.head] + ([self.predictor] if self.predictor else [])
+        return [v for layer in layers for v in layer.trainable_variables]
+
+    def _step(self, tokens, state):
+        out, state = self.cell(self.embedding(tokens), state)
+        return out, state, self.head(out)
+
+    def _run(self, inputs: np.ndarray, masks: np.ndarray):
+        """Teacher-forced pass: inputs (n, T) token ids, masks (n, T, vocab); masked log-softmax per step."""
+        import tensorflow as tf
+
+        n, steps = inputs.shape
+        state = [tf.zeros((n, self.units)), tf.zeros((n, self.units))]
+        logps, outs = [], []
+        for t in range(steps):
+            out, state, logits = self._step(inputs[:, t], state)
+            logits = tf.where(masks[:, t], logits, -1e9)
+            logps.append(tf.nn.log_softmax(logits))
+            outs.append(out)
+        return tf.stack(logps, axis=1), tf.stack(outs, axis=1)
+
+    def sample(self, n: int) -> list[list[int]]:
+        """Sample ``n`` complete token sequences, each step from the masked softmax."""
+        import tensorflow as tf
+
+        state = [tf.zeros((n, self.units)), tf.zeros((n, self.units))]
+        seqs: list[list[int]] = [[] for _ in range(n)]
+        prev = np.full(n, START)
+        for _ in range(self.space.max_steps):
+            live = [i for i, s in enumerate(seqs) if not s or s[-1] != END]
+            if not live:
+                break
+            _, state, logits = self._step(prev, state)
+            logits = logits.numpy().astype(np.float64)
+            for i in live:
+                mask = self.space.valid_next(seqs[i])
+                z = np.where(mask, logits[i], -np.inf)
+                p = np.exp(z - z.max())
+                token = int(self.rng.choice(VOCAB_SIZE, p=p / p.sum()))
+                seqs[i].append(token)
+                prev[i] = token
+        return seqs
+
+    def _batch(self, sequences):
+        steps = max(len(s) for s in sequences)
+        inputs = np.full((len(sequences), steps), END)
+        targets = np.zeros((len(sequences), steps), dtype=np.int64)
+        masks = np.ones((len(sequences), steps, VOCAB_SIZE), dtype=bool)
+        live = np.zeros((len(sequences), steps), dtype=np.float32)
+        for i, s in enumerate(sequences):
+            inputs[i, : len(s)] = [START] + list(s[:-1])
+            targets[i, : len(s)] = s
+            masks[i, : len(s)] = self.space.step_masks(list(s))
+            live[i, : len(s)] = 1.0
+        return inputs, targets, masks, live
+
+    def log_probs(self, sequences) -> np.ndarray:
+        """Log-probability of each complete sequence under the current policy."""
+        import tensorflow as tf
+
+        inputs, targets, masks, live = self._batch(sequences)
+        logp, _ = self._run(inputs, masks)
+        picked = tf.reduce_sum(tf.gather(logp, targets, axis=2, batch_dims=2) * live, axis=1)
+        return picked.numpy()
+
+    def update(self, sequences, rewards, accuracies=None) -> dict:
+        """One REINFORCE step on a batch of sampled sequences and their rewards."""
+        import tensorflow as tf
+
+        rewards = np.asarray(rewards, dtype=np.float32)
+        if len(sequences) == 0:
+            return {}
+        if self.baseline is None:
+            self.baseline = float(rewards.mean())
+        advantage = rewards - np.float32(self.baseline)
+        inputs, targets, masks, live = self._batch(sequences)
+        last = live.sum(axis=1).astype(np.int64) - 1
+        with tf.GradientTape() as tape:
+            logp, outs = self._run(inputs, masks)
+            seq_logp = tf.reduce_sum(tf.gather(logp, targets, axis=2, batch_dims=2) * live, axis=1)
+            probs = tf.exp(logp)
+            entropy = tf.reduce_sum(-tf.reduce_sum(tf.where(masks, probs * logp, 0.0), axis=2) * live, axis=1)
+            loss = -tf.reduce_mean(seq_logp * advantage) - self.entropy_weight * tf.reduce_mean(entropy)
+            pred_loss = tf.constant(0.0)
+            if self.predictor is not None and accuracies is not None:
+                final = tf.gather(outs, last, axis=1, batch_dims=1)
+                pred = tf.squeeze(self.predictor(final), axis=1)
+                pred_loss = tf.reduce_mean(tf.square(pred - np.asarray(accuracies, np.float32)))
+                loss = loss + self.predictor_weight * pred_loss
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * float(rewards.mean())
+        return {"loss": float(loss), "entropy": float(tf.reduce_mean(entropy)), "baseline": self.baseline,
+                "predictor_mse": float(pred_loss)}
+
+    def predict_accuracy(self, sequences) -> np.ndarray | None:
+        """The predictor head's accuracy estimate for each sequence (None without a predictor)."""
+        if self.predictor is None:
+            return None
+        inputs, _, masks, live = self._batch(sequences)
+        _, outs = self._run(inputs, masks)
+        last = live.sum(axis=1).astype(np.int64) - 1
+        import tensorflow as tf
+
+        return tf.squeeze(self.predictor(tf.gather(outs, last, axis=1, batch_dims=1)), axis=1).numpy()
+
+    def state(self) -> dict:
+        return {"weights": [v.numpy() for v in self.variables],
+                "optimizer": [v.numpy() for v in self.optimizer.variables],
+                "baseline": self.baseline, "rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        for v, value in zip(self.variables, state["weights"]):
+            v.assign(value)
+        for v, value in zip(self.optimizer.variables, state["optimizer"]):
+            v.assign(value)
+        self.baseline = state["baseline"]
+        self.rng.bit_generator.state = state["rng"]

@@ -1,0 +1,180 @@
+"""The final report of an MLP NAS run: NAS against scikit-learn on the same test split.
+
+The best architecture by validation accuracy is retrained on train+validation (for the number of
+epochs that early stopping chose during the search) and scored once on the test split;
+scikit-learn's default MLPClassifier and the TPE-tuned one are fit on train+validation and scored
+on the same test split. Writes ``report.md``, ``report.csv``, ``report.json`` and two PNG plots.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from trials.experiments import final_results, trial_span_s
+from trials.tabular_data import DatasetSpec, atomic_write, load_split, read_split
+
+from .space import describe
+from .tuner import HISTORY_FILE
+
+COLUMNS = ["method", "val_acc", "test_acc", "trials", "search_s", "details"]
+
+
+def load_history(exp_dir: str | os.PathLike) -> dict:
+    path = Path(exp_dir) / "checkpoint" / HISTORY_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {Path(exp_dir).name} an MLP NAS experiment id?")
+    with path.open() as f:
+        return json.load(f)
+
+
+def split_of(history: dict):
+    config = history["config"]
+    if os.path.exists(history["split"]):
+        return read_split(history["split"])
+    return load_split(DatasetSpec.parse(config["dataset"], config["label"], config["drop"]), config["seed"])
+
+
+def retrain_test_accuracy(record: dict, config: dict, split) -> float:
+    """Retrain an architecture on train+validation from scratch and score it on the test split."""
+    os.environ["KERAS_BACKEND"] = config.get("keras_backend", "torch")
+    import keras
+
+    from .keras_model import build_model
+
+    keras.utils.set_random_seed(config["seed"] * 100003 + record["sample_id"])
+    model = build_model(record["trained_arch"], split.n_features, split.n_classes, config["learning_rate"])
+    x, y = split.train_val()
+    model.fit(x, y, epochs=int(record.get("best_epoch") or config["max_epochs"]), batch_size=config["batch_size"],
+              verbose=0)
+    return float(model.evaluate(split.x_test, split.y_test, verbose=0, return_dict=True)["accuracy"])
+
+
+def trial_timing(records: list[dict]) -> dict:
+    """Mean start-up and training seconds per trial, and start-up's share of the trial's wall time."""
+    timed = [r for r in records if r.get("startup_s") is not None and r.get("wall_s")]
+    if not timed:
+        return {}
+    startup = float(np.mean([r["startup_s"] for r in timed]))
+    train = float(np.mean([r["train_s"] for r in timed]))
+    wall = float(np.mean([r["wall_s"] for r in timed]))
+    return {"trials": len(timed), "startup_s": startup, "train_s": train, "wall_s": wall, "startup_share": startup / wall}
+
+
+def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None = None) -> dict:
+    """Compute every row of the comparison table (this retrains and fits; it takes a little while)."""
+    from .sklearn_mlp import fit_score
+
+    history = load_history(nas_dir)
+    config, split = history["config"], split_of(history)
+    x_fit, y_fit = split.train_val()
+    samples = history["samples"]
+    nas = sorted((r for r in samples if r["method"] != "sklearn_default" and r["status"] == "done"),
+                 key=lambda r: -r["accuracy"])
+    if not nas:
+        raise RuntimeError(f"experiment {Path(nas_dir).name} has no successful architecture trial yet")
+    best = nas[0]
+    rows = [{"method": f"MLP NAS ({config['sampler']})", "val_acc": best["accuracy"],
+             "test_acc": retrain_test_accuracy(best, config, split), "trials": len(nas),
+             "search_s": trial_span_s(nas_dir),
+             "details": f"{describe(best['trained_arch'])} ({best.get('n_params')} params, {best.get('best_epoch')} epochs)"}]
+    default = next((r for r in samples if r["method"] == "sklearn_default" and r["status"] == "done"), None)
+    rows.append({"method": "sklearn MLPClassifier (defaults)", "val_acc": default and default["accuracy"],
+                 "test_acc": fit_score(None, x_fit, y_fit, split.x_test, split.y_test, config["seed"]),
+                 "trials": 1, "search_s": None, "details": "hidden_layer_sizes=(100,), relu, adam"})
+    tpe_results = []
+    if tpe_dir is not None:
+        tpe_results = [r for r in final_results(tpe_dir) if isinstance(r.get("default"), (int, float))]
+        if tpe_results:
+            tpe_best = max(tpe_results, key=lambda r: r["default"])
+            params = tpe_best["hyperparameters"]
+            rows.append({"method": "sklearn MLPClassifier + NNI TPE", "val_acc": tpe_best["default"],
+                         "test_acc": fit_score(params, x_fit, y_fit, split.x_test, split.y_test, config["seed"]),
+                         "trials": len(tpe_results), "search_s": trial_span_s(tpe_dir),
+                         "details": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                              for k, v in sorted(params.items()))})
+    return {"experiment": Path(nas_dir).name, "tpe_experiment": tpe_dir and Path(tpe_dir).name,
+            "dataset": config["dataset"], "seed": config["seed"], "rows": rows,
+            "top": [{"sample_id": r["sample_id"], "epoch": r["epoch"], "val_acc": r["accuracy"],
+                     "arch": r["trained_arch"]} for r in nas[:5]],
+            "epochs": history["epochs"], "mixups": history["mixups"],
+            "timing": {"nas": trial_timing(nas), "tpe": trial_timing(tpe_results)},
+            "accuracy_by_epoch": _by_epoch(nas)}
+
+
+def _by_epoch(records: list[dict]) -> dict:
+    out: dict[int, list[float]] = {}
+    for r in records:
+        out.setdefault(r["epoch"], []).append(r["accuracy"])
+    return {str(k): v for k, v in sorted(out.items())}
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# MLP NAS on {report['dataset']} (seed {report['seed']}, experiment {report['experiment']})", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in report["rows"]]
+    lines += ["", "Top architectures by validation accuracy:", ""]
+    lines += [f"{i + 1}. {t['val_acc']:.4f}  {json.dumps(t['arch'])}" for i, t in enumerate(report["top"])]
+    timing = report["timing"]["nas"]
+    if timing:
+        lines += ["", f"NAS trials: start-up {timing['startup_s']:.2f} s, training {timing['train_s']:.2f} s "
+                      f"on average; start-up is {100 * timing['startup_share']:.0f} % of a trial's wall time."]
+    if report["mixups"]:
+        lines += [f"NNI handed {report['mixups']} trial(s) another trial's parameters (issue #5726); "
+                  "results were recorded under what each trial really trained."]
+    return "\n".join(lines) + "\n"
+
+
+def terminal_table(report: dict) -> str:
+    widths = {c: max(len(c), *(len(_fmt(r[c])) for r in report["rows"])) for c in COLUMNS[:-1]}
+    head = "  ".join(c.ljust(widths[c]) for c in COLUMNS[:-1])
+    body = ["  ".join(_fmt(r[c]).ljust(widths[c]) for c in COLUMNS[:-1]) for r in report["rows"]]
+    return "\n".join([head, "-" * len(head), *body])
+
+
+def write_report(report: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """Write Markdown, CSV, JSON and the two plots, each file atomically; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(report["rows"])
+    files = {"report.md": markdown(report), "report.csv": buf.getvalue(),
+             "report.json": json.dumps(report, indent=1, default=float)}
+    for name, text in files.items():
+        atomic_write(out / name, lambda f, text=text: f.write(text))
+
+    epochs = [e for e in report["epochs"] if e.get("mean_reward") is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([e["epoch"] for e in epochs], [e["mean_reward"] for e in epochs], "o-", label="mean reward")
+    ax.plot([e["epoch"] for e in epochs], [e["max_reward"] for e in epochs], "s--", label="best reward")
+    ax.set(xlabel="controller epoch", ylabel="validation accuracy", title="Reward per controller epoch")
+    ax.legend()
+    _save_png(fig, out / "reward_per_epoch.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = report["accuracy_by_epoch"]
+    ax.boxplot(list(groups.values()), tick_labels=list(groups.keys()))
+    ax.set(xlabel="controller epoch", ylabel="validation accuracy", title="Accuracy of the sampled architectures")
+    _save_png(fig, out / "accuracy_per_epoch.png")
+    plt.close("all")
+    return [out / n for n in (*files, "reward_per_epoch.png", "accuracy_per_epoch.png")]
+
+
+def _save_png(fig, path: Path) -> None:
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)

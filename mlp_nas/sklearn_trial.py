@@ -1,0 +1,48 @@
+"""The trial of ``configs/sklearn_tpe.yml``: scikit-learn's MLPClassifier with TPE's hyperparameters.
+
+``python -m mlp_nas.sklearn_trial --dataset digits --seed 0`` fits on the training split and
+reports the validation accuracy; the final dict also echoes the hyperparameters it really used.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from trials import warm_start
+
+
+def main(argv=None) -> int:
+    started_process = warm_start.process_started()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--label")
+    parser.add_argument("--drop", nargs="*", default=[])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import nni
+
+    from trials.tabular_data import DataError, DatasetSpec, cached_split, default_cache_dir, read_split
+
+    from .sklearn_mlp import fit_score
+
+    params = nni.get_next_parameter() or {}
+    try:
+        split = read_split(cached_split(DatasetSpec.parse(args.dataset, args.label, args.drop), args.seed,
+                                        default_cache_dir()))
+    except DataError as exc:
+        print(f"sklearn_trial: {exc}", file=sys.stderr)
+        return 2
+    started = time.time()
+    acc = fit_score(params, split.x_train, split.y_train, split.x_val, split.y_val, args.seed)
+    now = time.time()
+    nni.report_final_result({"default": acc, "method": "sklearn_tpe", "hyperparameters": params,
+                             "startup_s": started - started_process, "train_s": now - started,
+                             "wall_s": now - started_process})
+    return 0
+
+
+if __name__ == "__main__":
+    code = warm_start.delegate("mlp_nas.sklearn_trial:main", warm_start.process_started())
+    sys.exit(main() if code is None else code)

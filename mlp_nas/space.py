@@ -1,0 +1,106 @@
+"""The MLP token space of the seed MLPNAS study (section 5.1), and validation of architectures.
+
+An architecture is a plain dict a user can read and paste back::
+
+    {"layers": [[64, "relu"], "dropout", [32, "tanh"]]}
+
+Each hidden layer is ``[units, activation]``; ``"dropout"`` is a dropout layer (rate 0.2). The
+output layer follows the task and is not part of the architecture. A controller sees the same
+thing as a token sequence: one token per layer, closed by the end token.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+UNITS = (8, 16, 32, 64, 128, 256, 512)
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "elu")
+DROPOUT_RATE = 0.2
+MAX_LAYERS = 10
+
+END = 0
+LAYER_TOKENS = {pair: i + 1 for i, pair in enumerate(itertools.product(UNITS, ACTIVATIONS))}
+DROPOUT = len(LAYER_TOKENS) + 1
+VOCAB_SIZE = DROPOUT + 1  # END, every (units, activation), dropout
+START = VOCAB_SIZE  # fed to the controller before the first token; never sampled
+TOKEN_LAYERS = {token: pair for pair, token in LAYER_TOKENS.items()}
+
+
+class ArchitectureError(ValueError):
+    """An architecture dict that is not in the space; the message names the bad part."""
+
+
+class TokenSpace:
+    """Which token sequences are architectures: 1..``max_layers`` dense layers, dropout never first
+    nor twice in a row, closed by END. ``valid_next`` is the rule a sampler must follow."""
+
+    def __init__(self, max_layers: int = MAX_LAYERS):
+        if not isinstance(max_layers, int) or isinstance(max_layers, bool) or not 1 <= max_layers <= 50:
+            raise ArchitectureError(f"max_layers must be an integer between 1 and 50, got {max_layers!r}")
+        self.max_layers = max_layers
+        self.max_steps = 2 * max_layers + 1  # every layer followed by dropout, then END
+
+    def valid_next(self, prefix: list[int]) -> np.ndarray:
+        """Boolean mask over the vocabulary: which tokens may follow ``prefix``."""
+        mask = np.zeros(VOCAB_SIZE, dtype=bool)
+        n_dense = sum(1 for t in prefix if t != DROPOUT)
+        if n_dense < self.max_layers:
+            mask[1:DROPOUT] = True
+        if n_dense > 0:
+            mask[END] = True
+            if prefix[-1] != DROPOUT and n_dense < self.max_layers:
+                mask[DROPOUT] = True
+        return mask
+
+    def step_masks(self, tokens: list[int]) -> np.ndarray:
+        """Masks for every step of a complete sequence (including its END), shape (len, vocab)."""
+        return np.stack([self.valid_next(tokens[:i]) for i in range(len(tokens))])
+
+    def to_tokens(self, arch: dict) -> list[int]:
+        """The token sequence of a validated architecture, END included."""
+        tokens = [DROPOUT if layer == "dropout" else LAYER_TOKENS[tuple(layer)] for layer in self.validate(arch)["layers"]]
+        return tokens + [END]
+
+    def from_tokens(self, tokens) -> dict:
+        """The architecture dict of a token sequence (END and anything after it ignored)."""
+        layers = []
+        for t in tokens:
+            t = int(t)
+            if t == END:
+                break
+            layers.append("dropout" if t == DROPOUT else list(TOKEN_LAYERS[t]))
+        return self.validate({"layers": layers})
+
+    def validate(self, arch) -> dict:
+        """Return a normalised copy of ``arch`` or raise :class:`ArchitectureError` saying what is wrong."""
+        if not isinstance(arch, dict) or set(arch) != {"layers"}:
+            raise ArchitectureError('an architecture is a dict with the single key "layers", e.g. '
+                                    '{"layers": [[64, "relu"], "dropout", [32, "tanh"]]}; got %r' % (arch,))
+        layers = arch["layers"]
+        if not isinstance(layers, (list, tuple)):
+            raise ArchitectureError(f'"layers" must be a list, got {type(layers).__name__}')
+        out, n_dense = [], 0
+        for i, layer in enumerate(layers):
+            if layer == "dropout":
+                if i == 0 or out[-1] == "dropout":
+                    raise ArchitectureError(f"layers[{i}]: dropout must follow a dense layer")
+                out.append("dropout")
+                continue
+            if not isinstance(layer, (list, tuple)) or len(layer) != 2:
+                raise ArchitectureError(f'layers[{i}]: expected [units, activation] or "dropout", got {layer!r}')
+            units, activation = layer
+            if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or int(units) not in UNITS:
+                raise ArchitectureError(f"layers[{i}]: units {units!r} not in {list(UNITS)}")
+            if activation not in ACTIVATIONS:
+                raise ArchitectureError(f"layers[{i}]: activation {activation!r} not in {list(ACTIVATIONS)}")
+            out.append([int(units), str(activation)])
+            n_dense += 1
+        if not 1 <= n_dense <= self.max_layers:
+            raise ArchitectureError(f"an architecture needs 1 to {self.max_layers} dense layers, got {n_dense}")
+        return {"layers": out}
+
+
+def describe(arch: dict) -> str:
+    """One line for tables: ``64 relu > dropout > 32 tanh``."""
+    return " > ".join("dropout" if layer == "dropout" else f"{layer[0]} {layer[1]}" for layer in arch["layers"])
