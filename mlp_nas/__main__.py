@@ -7,7 +7,6 @@ scikit-learn's MLPClassifier tuned by NNI's TPE at the same trial budget on the 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -39,61 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure(args):
-    """The two experiment configs with the command line's overrides applied and checked."""
-    from trials.experiments import ConfigError, load_config
-    from trials.tabular_data import DatasetSpec, load_xy
-
-    from .tuner import validate_class_args
-
-    nas = load_config(args.config)
-    class_args = nas.tuner.class_args
-    for key in ("dataset", "label", "drop", "seed", "sampler", "controller_epochs", "archs_per_epoch"):
-        if getattr(args, key) is not None:
-            class_args[key] = getattr(args, key)
-    validate_class_args(class_args)
-    spec = DatasetSpec.parse(class_args.get("dataset", "digits"), class_args.get("label"), class_args.get("drop"))
-    load_xy(spec)  # bad data fails here, with one line, before NNI starts
-    n_archs = class_args.get("controller_epochs", 10) * class_args.get("archs_per_epoch", 10)
-    nas.max_trial_number = n_archs + int(class_args.get("sklearn_baseline", True))
-    if args.concurrency is not None:
-        if args.concurrency < 1:
-            raise ConfigError(f"--concurrency must be a positive integer, got {args.concurrency}")
-        nas.trial_concurrency = args.concurrency
-    tpe = None
-    if not args.no_tpe:
-        tpe = load_config(args.tpe_config)
-        data_args = ["--dataset", spec.name, "--seed", str(class_args.get("seed", 0))]
-        if spec.label:
-            data_args += ["--label", spec.label]
-        if spec.drop:
-            data_args += ["--drop", *spec.drop]
-        tpe.trial_command = "python3 -m mlp_nas.sklearn_trial " + " ".join(shlex.quote(a) for a in data_args)
-        tpe.max_trial_number = n_archs
-        tpe.trial_concurrency = nas.trial_concurrency
-        tpe.tuner.class_args["seed"] = class_args.get("seed", 0)
-    return nas, tpe
-
-
 def run(args) -> int:
-    from trials.experiments import experiment_dir, run_experiment
+    from .launch import build_configs, run_search
 
-    from .report import load_history
-    from .tuner import TRIAL_PRELOAD
-
-    nas, tpe = configure(args)
-
-    def nas_finished(experiment_id: str) -> bool:
-        try:
-            return load_history(experiment_dir(nas, experiment_id)).get("finished", False)
-        except FileNotFoundError:
-            return False
-
-    nas_id = run_experiment(nas, args.port, finished=nas_finished, label="mlp-nas")
-    tpe_id = None
-    if tpe is not None:
-        tpe_id = run_experiment(tpe, args.port, label="sklearn-tpe", warm_preload=TRIAL_PRELOAD)
-    return _report(experiment_dir(nas, nas_id), tpe and experiment_dir(tpe, tpe_id), args.out)
+    overrides = {k: getattr(args, k) for k in ("dataset", "label", "drop", "seed", "sampler", "controller_epochs",
+                                               "archs_per_epoch") if getattr(args, k) is not None}
+    nas, tpe = build_configs(args.config, None if args.no_tpe else args.tpe_config, args.concurrency, **overrides)
+    nas_dir, tpe_dir = run_search(nas, tpe, args.port)
+    return _report(nas_dir, tpe_dir, args.out)
 
 
 def _report(nas_dir, tpe_dir, out_root) -> int:
@@ -111,6 +63,9 @@ def _report(nas_dir, tpe_dir, out_root) -> int:
 
 
 def main(argv=None) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in trials
     from trials.experiments import ConfigError
     from trials.tabular_data import DataError
 
@@ -118,8 +73,6 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return run(args)
-        import os
-
         workdir = Path(os.path.expanduser(args.workdir))
         return _report(workdir / args.experiment, args.tpe and workdir / args.tpe, args.out)
     except (ConfigError, DataError, ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -113,16 +113,18 @@ def _by_epoch(records: list[dict]) -> dict:
     return {str(k): v for k, v in sorted(out.items())}
 
 
-def _fmt(value) -> str:
+def _fmt(value, column: str = "") -> str:
     if value is None:
         return "-"
+    if column == "search_s":
+        return f"{value:.0f}"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def markdown(report: dict) -> str:
     lines = [f"# MLP NAS on {report['dataset']} (seed {report['seed']}, experiment {report['experiment']})", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in report["rows"]]
+    lines += ["| " + " | ".join(_fmt(row[c], c) for c in COLUMNS) + " |" for row in report["rows"]]
     lines += ["", "Top architectures by validation accuracy:", ""]
     lines += [f"{i + 1}. {t['val_acc']:.4f}  {json.dumps(t['arch'])}" for i, t in enumerate(report["top"])]
     timing = report["timing"]["nas"]
@@ -136,9 +138,9 @@ def markdown(report: dict) -> str:
 
 
 def terminal_table(report: dict) -> str:
-    widths = {c: max(len(c), *(len(_fmt(r[c])) for r in report["rows"])) for c in COLUMNS[:-1]}
+    widths = {c: max(len(c), *(len(_fmt(r[c], c)) for r in report["rows"])) for c in COLUMNS[:-1]}
     head = "  ".join(c.ljust(widths[c]) for c in COLUMNS[:-1])
-    body = ["  ".join(_fmt(r[c]).ljust(widths[c]) for c in COLUMNS[:-1]) for r in report["rows"]]
+    body = ["  ".join(_fmt(r[c], c).ljust(widths[c]) for c in COLUMNS[:-1]) for r in report["rows"]]
     return "\n".join([head, "-" * len(head), *body])
 
 

@@ -91,7 +91,7 @@ class MLPNASTuner(Tuner):
                  max_layers: int = 10, lstm_units: int = 128, controller_lr: float = 0.01,
                  entropy_weight: float = 1e-3, baseline_decay: float = 0.9, predictor: bool = False,
                  bigram_sharing: bool = False, sklearn_baseline: bool = True, max_epochs: int = 10,
-                 patience: int = 3, batch_size: int = 32, learning_rate: float = 1e-3, trial_threads: int = 1,
+                 patience: int = 3, batch_size: int = 64, learning_rate: float = 1e-3, trial_threads: int = 1,
                  keras_backend: str = "torch", warm_start: bool = True):
         validate_class_args(locals())
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}

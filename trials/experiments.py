@@ -73,7 +73,7 @@ def final_results(exp_dir: str | os.PathLike) -> list[dict]:
 
 
 def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0, label: str = "",
-                   warm_preload: list[str] | None = None) -> str:
+                   warm_preload: list[str] | None = None, stall_s: float = 180.0) -> str:
     """Start ``config``, wait until it is over, stop NNI; returns the experiment id.
 
     ``finished(experiment_id)`` (optional) tells whether the tuner has nothing left to hand out, for tuners
@@ -95,7 +95,7 @@ def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0,
     exp.start(port, debug=False)
     name = label or config.experiment_name or exp.id
     print(f"[{name}] experiment {exp.id} running; web UI: http://127.0.0.1:{port}", flush=True)
-    last = ""
+    last, last_change = "", time.time()
     try:
         while True:
             time.sleep(poll_s)
@@ -110,11 +110,17 @@ def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0,
             line = f"[{name}] {status}: {done} trials succeeded, {active} running, {len(jobs) - done - active} failed"
             if line != last:
                 print(line, flush=True)
-                last = line
+                last, last_change = line, time.time()
+            elif active == 0 and status == "RUNNING" and time.time() - last_change > stall_s:
+                raise RuntimeError(f"experiment {exp.id} has run no trial for {stall_s:.0f} s: its tuner has "
+                                   f"probably crashed (see {experiment_dir(config, exp.id) / 'log' / 'dispatcher.log'})")
             if status in ("DONE", "STOPPED"):
                 break
             if status == "TUNER_NO_MORE_TRIAL" and active == 0 and (finished is None or finished(exp.id)):
                 break
+    except RuntimeError:
+        exp.stop()
+        raise
     except KeyboardInterrupt:
         print(f"\n[{name}] interrupted: stopping experiment {exp.id} (resume with 'nnictl resume {exp.id}')",
               flush=True)

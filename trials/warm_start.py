@@ -197,6 +197,7 @@ def main(argv=None) -> None:
     parser.add_argument("--preload", default="")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group; the parent decides
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # terminate() still removes the socket
     serve(args.socket, args.parent, [m for m in args.preload.split(",") if m])
 
 

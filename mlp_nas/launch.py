@@ -1,0 +1,60 @@
+"""Build the MLP NAS and sklearn+TPE experiment configs for one dataset and seed, and run them.
+
+Shared by ``python -m mlp_nas run`` and ``benchmarks/mlp_vs_sklearn.py``.
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from trials.experiments import ConfigError, experiment_dir, load_config, run_experiment
+from trials.tabular_data import DatasetSpec, load_xy
+
+from .tuner import TRIAL_PRELOAD, validate_class_args
+
+
+def build_configs(nas_path, tpe_path=None, concurrency: int | None = None, **class_args):
+    """The two configs with ``class_args`` overriding the NAS tuner's, checked before anything
+    starts; the TPE experiment gets the same dataset, seed, concurrency and trial budget."""
+    nas = load_config(nas_path)
+    args = nas.tuner.class_args
+    args.update(class_args)
+    validate_class_args(args)
+    spec = DatasetSpec.parse(args.get("dataset", "digits"), args.get("label"), args.get("drop"))
+    load_xy(spec)  # bad data fails here, with one line, before NNI starts
+    n_archs = args.get("controller_epochs", 10) * args.get("archs_per_epoch", 10)
+    nas.max_trial_number = n_archs + int(args.get("sklearn_baseline", True))
+    if concurrency is not None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+        nas.trial_concurrency = concurrency
+    if tpe_path is None:
+        return nas, None
+    tpe = load_config(tpe_path)
+    data_args = ["--dataset", spec.name, "--seed", str(args.get("seed", 0))]
+    if spec.label:
+        data_args += ["--label", spec.label]
+    if spec.drop:
+        data_args += ["--drop", *spec.drop]
+    tpe.trial_command = "python3 -m mlp_nas.sklearn_trial " + " ".join(shlex.quote(a) for a in data_args)
+    tpe.max_trial_number = n_archs
+    tpe.trial_concurrency = nas.trial_concurrency
+    tpe.tuner.class_args["seed"] = args.get("seed", 0)
+    return nas, tpe
+
+
+def run_search(nas, tpe=None, port: int = 8080) -> tuple[Path, Path | None]:
+    """Run the NAS experiment, then the TPE one; returns their experiment folders."""
+    from .report import load_history
+
+    def nas_finished(experiment_id: str) -> bool:
+        try:
+            return load_history(experiment_dir(nas, experiment_id)).get("finished", False)
+        except FileNotFoundError:
+            return False
+
+    nas_id = run_experiment(nas, port, finished=nas_finished, label="mlp-nas")
+    if tpe is None:
+        return experiment_dir(nas, nas_id), None
+    tpe_id = run_experiment(tpe, port, label="sklearn-tpe", warm_preload=TRIAL_PRELOAD)
+    return experiment_dir(nas, nas_id), experiment_dir(tpe, tpe_id)
