@@ -220,6 +220,7 @@ class MLPNASTuner(Tuner):
                               status="done" if ok else "failed", accuracy=float(acc) if ok else None,
                               trained_arch=reported.get("arch", record["arch"]), trial_job_id=kwargs.get("trial_job_id"))
             self._lock.notify_all()
+            self._save()  # a result is never lost to a stop before its epoch ends
             self._maybe_finish_epoch(wait=False)
 
     def trial_end(self, parameter_id, success, **kwargs):
