@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # the controller tests share this process
 
 from mlp_nas.keras_model import BigramStore, build_model, dense_keys  # noqa: E402
 
