@@ -78,6 +78,9 @@ def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0,
 
     ``finished(experiment_id)`` (optional) tells whether the tuner has nothing left to hand out, for tuners
     that end with ``NoMoreTrialError``. Raises ``RuntimeError`` if NNI reports an error.
+    ``warm_preload``: start a warm trial server (:mod:`trials.warm_start`) with these modules, for
+    trials whose tuner does not start one. NNI stays ``RUNNING`` forever when its tuner process
+    dies; no trial running and no progress for ``stall_s`` seconds is reported as that error.
     """
     from nni.experiment import Experiment
 
@@ -122,8 +125,7 @@ def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0,
         exp.stop()
         raise
     except KeyboardInterrupt:
-        print(f"\n[{name}] interrupted: stopping experiment {exp.id} (resume with 'nnictl resume {exp.id}')",
-              flush=True)
+        print(f"\n[{name}] interrupted: stopping experiment {exp.id}", flush=True)
         exp.stop()
         raise
     finally:
