@@ -96,6 +96,8 @@ def main(argv=None) -> int:
 
     from trials.tabular_data import atomic_write
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
