@@ -107,6 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mlp_vs_sklearn"))
     args = parser.parse_args(argv)
     args.cores = os.cpu_count()
+    if "wine_quality" in args.datasets and not os.path.exists(WINE_QUALITY):
+        parser.error(f"wine_quality needs {WINE_QUALITY} (the shared/ folder beside this checkout); "
+                     "leave it out with --datasets")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
