@@ -166,7 +166,6 @@ class LSTMController:
             self.baseline = float(rewards.mean())
         advantage = rewards - np.float32(self.baseline)
         inputs, targets, masks, live = self._batch(sequences)
-        last = live.sum(axis=1).astype(np.int64) - 1
         with tf.GradientTape() as tape:
             logp, outs = self._run(inputs, masks)
             seq_logp = tf.reduce_sum(tf.gather(logp, targets, axis=2, batch_dims=2) * live, axis=1)
@@ -175,8 +174,7 @@ class LSTMController:
             loss = -tf.reduce_mean(seq_logp * advantage) - self.entropy_weight * tf.reduce_mean(entropy)
             pred_loss = tf.constant(0.0)
             if self.predictor is not None and accuracies is not None:
-                final = tf.gather(outs, last, axis=1, batch_dims=1)
-                pred = tf.squeeze(self.predictor(final), axis=1)
+                pred = self._predict(outs, live)
                 pred_loss = tf.reduce_mean(tf.square(pred - np.asarray(accuracies, np.float32)))
                 loss = loss + self.predictor_weight * pred_loss
         grads = tape.gradient(loss, self.variables)
@@ -191,10 +189,14 @@ class LSTMController:
             return None
         inputs, _, masks, live = self._batch(sequences)
         _, outs = self._run(inputs, masks)
-        last = live.sum(axis=1).astype(np.int64) - 1
+        return self._predict(outs, live).numpy()
+
+    def _predict(self, outs, live):
+        """The predictor head on each sequence's LSTM output at its END step."""
         import tensorflow as tf
 
-        return tf.squeeze(self.predictor(tf.gather(outs, last, axis=1, batch_dims=1)), axis=1).numpy()
+        last = live.sum(axis=1).astype(np.int64) - 1
+        return tf.squeeze(self.predictor(tf.gather(outs, last, axis=1, batch_dims=1)), axis=1)
 
     def state(self) -> dict:
         return {"weights": [v.numpy() for v in self.variables],
