@@ -113,14 +113,19 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
+    budget = [args.controller_epochs, args.archs_per_epoch]
     runs = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     for name in args.datasets:
         for seed in args.seeds:
-            if any(r["dataset"] == name and r["seed"] == seed for r in runs):
+            done = [r for r in runs if r["dataset"] == name and r["seed"] == seed]
+            if done and done[0].get("budget") != budget:
+                parser.error(f"{log} already holds {name} seed {seed} at budget {done[0].get('budget')}, "
+                             f"not {budget}: pass that budget or another --out folder")
+            if done:
                 continue
             started = time.time()
             run = run_one(name, seed, args)
-            run["wall_s"] = time.time() - started
+            run["wall_s"], run["budget"] = time.time() - started, budget
             runs.append(run)
             with log.open("a") as f:  # one whole line per finished run
                 f.write(json.dumps(run, default=float) + "\n")
