@@ -1,0 +1,112 @@
+"""The primitive operations every space draws from, in one name -> constructor table.
+
+Each entry is ``OPS[name](channels, stride)`` and returns a module mapping ``(N, C, H, W)`` to
+``(N, C, H / stride, W / stride)``. The definitions follow the DARTS/ENAS papers' code: ReLU first,
+then convolution(s), then batch norm; pools do not count padding; ``skip_connect`` at stride 2 is a
+factorized reduction.
+
+>>> import torch
+>>> OPS["sep_conv_3x3"](16, 2)(torch.zeros(2, 16, 8, 8)).shape
+torch.Size([2, 16, 4, 4])
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> k x k convolution -> batch norm."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0):
+        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False),
+                         nn.BatchNorm2d(c_out))
+
+
+class DilConv(nn.Sequential):
+    """ReLU -> depthwise (dilated) k x k -> pointwise 1 x 1 -> batch norm (DARTS' dil_conv)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, dilation: int):
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+
+
+class SepConv(nn.Sequential):
+    """Two stacked depthwise-separable convolutions, the first carrying the stride (DARTS, ENAS micro)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int):
+        super().__init__(DilConv(c_in, c_in, kernel, stride, padding, 1), DilConv(c_in, c_out, kernel, 1, padding, 1))
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing pixels: two stride-2 1 x 1 convolutions, one offset by a pixel."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        if c_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        x = self.relu(x)
+        shifted = x[:, :, 1:, 1:] if x.size(2) > 1 else x
+        a, b = self.conv_1(x), self.conv_2(shifted)
+        if b.shape[-2:] != a.shape[-2:]:  # odd sizes: the shifted branch is one pixel short
+            b = nn.functional.pad(b, (0, a.size(3) - b.size(3), 0, a.size(2) - b.size(2)))
+        return self.bn(torch.cat([a, b], dim=1))
+
+
+class Zero(nn.Module):
+    """The 'none' operation of DARTS: zeros of the output shape (used only in continuous relaxations)."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x):
+        return x[:, :, ::self.stride, ::self.stride].mul(0.0)
+
+
+def _skip(c: int, stride: int) -> nn.Module:
+    return nn.Identity() if stride == 1 else FactorizedReduce(c, c)
+
+
+OPS = {
+    "none": lambda c, stride: Zero(stride),
+    "skip_connect": _skip,
+    "max_pool_3x3": lambda c, stride: nn.MaxPool2d(3, stride=stride, padding=1),
+    "avg_pool_3x3": lambda c, stride: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
+    "conv_3x3": lambda c, stride: ReLUConvBN(c, c, 3, stride, 1),
+    "conv_5x5": lambda c, stride: ReLUConvBN(c, c, 5, stride, 2),
+    "sep_conv_3x3": lambda c, stride: SepConv(c, c, 3, stride, 1),
+    "sep_conv_5x5": lambda c, stride: SepConv(c, c, 5, stride, 2),
+    "dil_conv_3x3": lambda c, stride: DilConv(c, c, 3, stride, 2, 2),
+    "dil_conv_5x5": lambda c, stride: DilConv(c, c, 5, stride, 4, 2),
+}
+"""Name -> ``constructor(channels, stride)``. Names are the DARTS repository's, so genotypes paste in."""
+
+PARAMETER_FREE = {"none", "max_pool_3x3", "avg_pool_3x3"}
+"""Operations without weights (``skip_connect`` has weights at stride 2)."""
+
+
+class DropPath(nn.Module):
+    """Drop a whole edge per example with probability ``p`` while training (DARTS' drop-path), rescaling the rest.
+
+    ``p`` is an attribute so a training loop can raise it over the epochs, as DARTS does.
+    """
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p <= 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty(x.size(0), 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+        return x * mask / keep
