@@ -42,8 +42,9 @@ class CellSearchSpace(SearchSpace):
             raise ValueError(f"ops must be distinct names from {sorted(set(OPS) - {'none'})}, got {ops}")
         self.ops = ops
         self.num_nodes = _positive_int("num_nodes", num_nodes)
-        self.config = dict(width=_positive_int("width", width or self.defaults["width"]),
-                           num_cells=_positive_int("num_cells", num_cells or self.defaults["num_cells"]),
+        self.config = dict(width=_positive_int("width", self.defaults["width"] if width is None else width),
+                           num_cells=_positive_int(
+                               "num_cells", self.defaults["num_cells"] if num_cells is None else num_cells),
                            in_channels=_positive_int("in_channels", in_channels),
                            num_classes=_positive_int("num_classes", num_classes, 2),
                            image_size=_positive_int("image_size", image_size), auxiliary=bool(auxiliary))

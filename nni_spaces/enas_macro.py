@@ -48,17 +48,20 @@ def pool_layers(num_layers: int) -> tuple[int, int]:
 
 class MacroNetwork(nn.Module):
     """Stem, L layers, pooling, classifier. ``make_op(i)`` builds layer i's operation, ``make_skip(i)``
-    its skip selection (a module taking the list of earlier outputs, returning their sum or None)."""
+    its skip selection (a module taking the list of earlier outputs, returning their sum or None);
+    ``reads(i)`` the earlier layers layer i reads (default: all), so a fixed network reduces only those."""
 
-    def __init__(self, make_op, make_skip, *, num_layers: int, width: int, in_channels: int, num_classes: int):
+    def __init__(self, make_op, make_skip, *, num_layers: int, width: int, in_channels: int, num_classes: int,
+                 reads=None):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
         self.ops = nn.ModuleList(make_op(i) for i in range(num_layers))
         self.skips = nn.ModuleList(make_skip(i) for i in range(num_layers))
         self.norms = nn.ModuleList(nn.BatchNorm2d(width) for _ in range(num_layers))
         self.pool_after = pool_layers(num_layers)
-        self.reduce = nn.ModuleDict({str(i): nn.ModuleList(FactorizedReduce(width, width) for _ in range(i + 1))
-                                     for i in self.pool_after if i >= 0})
+        reads = reads or range
+        self.reduce = nn.ModuleDict({f"{p}_{j}": FactorizedReduce(width, width) for p in self.pool_after if p >= 0
+                                     for j in range(p + 1) if any(j in reads(i) for i in range(p + 1, num_layers))})
         self.classifier = nn.Linear(width, num_classes)
 
     def forward(self, x):
@@ -68,8 +71,9 @@ class MacroNetwork(nn.Module):
             out = op(layers[-1] if layers else x)
             extra = skip(layers) if i > 0 else None
             layers.append(norm(out if extra is None else out + extra))
-            if str(i) in self.reduce:
-                layers = [r(h) for r, h in zip(self.reduce[str(i)], layers)]
+            if i in self.pool_after:
+                layers = [self.reduce[f"{i}_{j}"](h) if f"{i}_{j}" in self.reduce else None
+                          for j, h in enumerate(layers)]
         return self.classifier(layers[-1].mean(dim=(2, 3)))
 
 
@@ -114,7 +118,8 @@ class EnasMacroSpace(SearchSpace):
     def _build(self, arch: dict) -> nn.Module:
         width = self.config["width"]
         return MacroNetwork(lambda i: macro_branch(arch[f"op_{i}"], width),
-                            lambda i: SkipSum(arch[f"skip_{i}"]) if i > 0 else nn.Identity(), **self.config)
+                            lambda i: SkipSum(arch[f"skip_{i}"]) if i > 0 else nn.Identity(),
+                            reads=lambda i: {i - 1, *arch.get(f"skip_{i}", [])} - {-1}, **self.config)
 
     def genotype(self, arch: Mapping) -> list:
         """Per layer ``[op, [earlier layers added]]``."""

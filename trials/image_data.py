@@ -1,0 +1,150 @@
+"""Image classification data for the cell and macro spaces, always offline.
+
+- ``cifar10`` / ``cifar100``: read from a local folder in torchvision's layout (``<root>/cifar-10-batches-py``
+  or ``<root>/cifar-100-python``, the pickled batches); never downloaded. A missing or damaged folder is one
+  clear :class:`DataError`.
+- ``digits``: scikit-learn's bundled 8x8 digits as 1x8x8 images (10 classes), always here.
+- ``synthetic``: a small generated set of 3x16x16 images (oriented stripes per class plus noise) for tests.
+
+Every loader returns a :class:`ImageData` with train / validation / test tensors; the validation split is
+carved from the training set, stratified, by ``seed``; images are standardised per channel with train
+statistics.
+
+>>> data = load_images("digits", seed=0)
+>>> data.train[0].shape[1:], data.num_classes
+(torch.Size([1, 8, 8]), 10)
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from .tabular_data import DataError
+
+IMAGE_DATASETS = ("cifar10", "cifar100", "digits", "synthetic")
+_CIFAR = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
+}
+
+
+@dataclass
+class ImageData:
+    """Train / validation / test as ``(images float32 N x C x H x W, labels int64)`` tensor pairs."""
+
+    name: str
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    num_classes: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train[0].shape[1:])
+
+    def datasets(self):
+        """``(train, val, test)`` as ``TensorDataset`` objects."""
+        from torch.utils.data import TensorDataset
+        return tuple(TensorDataset(*part) for part in (self.train, self.val, self.test))
+
+
+def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    if not path.is_file():
+        raise DataError(f"{path} is missing: expected torchvision's CIFAR layout under the data folder "
+                        "(the extracted python version of the data set); nothing is downloaded")
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+    except Exception as exc:  # noqa: BLE001 - any unreadable batch is the same user error
+        raise DataError(f"{path} is not a readable CIFAR batch ({type(exc).__name__}: {exc}); "
+                        "re-extract the data set") from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise DataError(f"{path} is damaged: expected N x 3072 pixels and N labels, got data {data.shape} "
+                        f"and {len(labels)} labels")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def read_cifar(name: str, root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(x_train, y_train, x_test, y_test, classes)`` as uint8 / int64 arrays from a local CIFAR folder."""
+    folder, train_files, test_files, key, classes = _CIFAR[name]
+    base = Path(root) / folder
+    if not base.is_dir():
+        raise DataError(f"no {name} data at {base}: pass --data-dir with the folder holding {folder}/ "
+                        "(torchvision's layout); nothing is downloaded")
+    parts = [[_read_batch(base / f, key) for f in files] for files in (train_files, test_files)]
+    (x_tr, y_tr), (x_te, y_te) = [(np.concatenate([p[0] for p in ps]), np.concatenate([p[1] for p in ps]))
+                                  for ps in parts]
+    for labels in (y_tr, y_te):
+        if labels.min() < 0 or labels.max() >= classes:
+            raise DataError(f"{base} has labels outside 0..{classes - 1}: is it really {name}?")
+    return x_tr, y_tr, x_te, y_te, classes
+
+
+def write_cifar(root: str | os.PathLike, name: str, x_train, y_train, x_test, y_test) -> Path:
+    """Write arrays (uint8 N x 3 x 32 x 32, int labels) as a CIFAR folder in torchvision's layout; for tests."""
+    folder, train_files, test_files, key, _ = _CIFAR[name]
+    base = Path(root) / folder
+    base.mkdir(parents=True, exist_ok=True)
+    for files, x, y in ((train_files, x_train, y_train), (test_files, x_test, y_test)):
+        for f, xs, ys in zip(files, np.array_split(np.asarray(x), len(files)), np.array_split(np.asarray(y), len(files))):
+            with open(base / f, "wb") as out:
+                pickle.dump({"data": xs.reshape(len(xs), -1).astype(np.uint8), key: [int(v) for v in ys]}, out)
+    return base
+
+
+def synthetic_images(n: int = 240, classes: int = 4, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class k = stripes at angle k * 180 / classes degrees with a random phase, plus noise (3 x size x size)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % classes
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    angles = np.pi * labels / classes
+    phase = rng.uniform(0, 2 * np.pi, n)
+    wave = np.sin(2 * np.pi * 3 * (np.cos(angles)[:, None, None] * xx + np.sin(angles)[:, None, None] * yy)
+                  + phase[:, None, None])
+    images = wave[:, None] * rng.uniform(0.5, 1.0, (n, 3, 1, 1)) + rng.normal(0, 0.5, (n, 3, size, size))
+    return images.astype(np.float32), labels.astype(np.int64)
+
+
+def load_images(name: str, *, seed: int = 0, data_dir: str | os.PathLike | None = None, val_fraction: float = 0.1,
+                limit: int | None = None) -> ImageData:
+    """Load ``name`` (one of :data:`IMAGE_DATASETS`) with a stratified validation split drawn by ``seed``.
+
+    ``limit`` keeps a stratified subset of that many training images (quick runs on CIFAR).
+    """
+    if name not in IMAGE_DATASETS:
+        raise DataError(f"unknown image data set {name!r}; choose one of {', '.join(IMAGE_DATASETS)}")
+    if not 0 < val_fraction < 1:
+        raise DataError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    if name in _CIFAR:
+        if data_dir is None:
+            raise DataError(f"{name} needs a local data folder (--data-dir) in torchvision's layout; "
+                            "nothing is downloaded")
+        x, y, x_test, y_test, classes = read_cifar(name, data_dir)
+        x, x_test = x.astype(np.float32) / 255.0, x_test.astype(np.float32) / 255.0
+    else:
+        if name == "digits":
+            from sklearn.datasets import load_digits
+            bunch = load_digits()
+            x, y, classes = (bunch.images[:, None] / 16.0).astype(np.float32), bunch.target.astype(np.int64), 10
+        else:
+            x, y = synthetic_images(seed=0)
+            classes = 4
+        x, x_test, y, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    if limit is not None and limit < len(x):
+        x, _, y, _ = train_test_split(x, y, train_size=limit, stratify=y, random_state=seed)
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=val_fraction, stratify=y, random_state=seed)
+    mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_tr.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+
+    def pack(images, labels):
+        return torch.from_numpy(((images - mean) / std).astype(np.float32)), torch.from_numpy(labels)
+
+    return ImageData(name, pack(x_tr, y_tr), pack(x_val, y_val), pack(x_test, y_test), classes)
