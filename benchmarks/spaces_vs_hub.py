@@ -1,0 +1,106 @@
+"""Benchmark: forward + backward time per batch of our frozen DARTS and ENAS-micro models against NNI
+hub's (``nni.nas.hub.pytorch.DARTS`` / ``ENAS``) for the same genotype, the same batch, in one run.
+
+Both models get identical parameter counts (checked); timings alternate ours / hub's for ``--repeats``
+rounds after warm-up and report medians and the ratio ours / hub (goal <= 1.0).
+
+    python benchmarks/spaces_vs_hub.py                      # CIFAR-sized, batch 32, 16 channels, 8 cells
+    python benchmarks/spaces_vs_hub.py --width 36 --cells 20 --batch 16
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+
+def hub_arch(genotype: dict) -> dict:
+    """Our DARTS-form genotype as NNI hub's sample (``cell/op_n_k``, ``cell/input_n_k`` per slot k)."""
+    arch = {}
+    for cell in ("normal", "reduce"):
+        for index, (op, source) in enumerate(genotype[cell]):
+            node, slot = 2 + index // 2, index % 2
+            arch[f"{cell}/op_{node}_{slot}"], arch[f"{cell}/input_{node}_{slot}"] = op, [source]
+    return arch
+
+
+def step_time(model, x, y) -> float:
+    start = time.perf_counter()
+    out = model(x)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    model.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+def compare(name: str, ours, hub, x, y, repeats: int) -> dict:
+    n_ours, n_hub = (sum(p.numel() for p in m.parameters()) for m in (ours, hub))
+    if n_ours != n_hub:
+        raise SystemExit(f"{name}: parameter counts differ (ours {n_ours}, hub {n_hub}): not the same model")
+    for model in (ours, hub):
+        model.train()
+        for _ in range(2):
+            step_time(model, x, y)
+    times = {"ours": [], "hub": []}
+    for _ in range(repeats):
+        times["ours"].append(step_time(ours, x, y))
+        times["hub"].append(step_time(hub, x, y))
+    ours_s, hub_s = statistics.median(times["ours"]), statistics.median(times["hub"])
+    return {"model": name, "parameters": n_ours, "ours_s": ours_s, "hub_s": hub_s, "ratio": ours_s / hub_s}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--cells", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random ENAS-micro genotype")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "spaces_vs_hub.json"))
+    args = parser.parse_args(argv)
+
+    from nni.nas.hub.pytorch import DARTS as HubDarts, ENAS as HubEnas
+
+    from nni_spaces import DARTS_V2, DartsSpace, EnasMicroSpace
+    from trials.tabular_data import atomic_write
+
+    torch.manual_seed(args.seed)
+    x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
+    darts = DartsSpace(width=args.width, num_cells=args.cells)
+    micro = EnasMicroSpace(width=args.width, num_cells=args.cells)
+    micro_genotype = micro.genotype(micro.sample(args.seed))
+    rows = [
+        compare("DARTS-V2", darts.freeze(darts.from_genotype(DARTS_V2)),
+                HubDarts(width=args.width, num_cells=args.cells, dataset="cifar").freeze(hub_arch(DARTS_V2)),
+                x, y, args.repeats),
+        compare(f"ENAS micro (seed {args.seed})", micro.freeze(micro.from_genotype(micro_genotype)),
+                HubEnas(width=args.width, num_cells=args.cells, dataset="cifar").freeze(hub_arch(micro_genotype)),
+                x, y, args.repeats),
+    ]
+    header = (f"Measured {date.today()} on {platform.machine()} ({torch.get_num_threads()} threads), torch "
+              f"{torch.__version__}, CIFAR-sized batch of {args.batch}, {args.width} channels, {args.cells} cells, "
+              f"median of {args.repeats} alternating steps; command: python benchmarks/spaces_vs_hub.py "
+              f"{' '.join(sys.argv[1:] if argv is None else argv)}")
+    lines = [header, "", "| model | parameters | ours (s) | NNI hub (s) | ratio ours / hub |", "|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['parameters']:,} | {r['ours_s']:.4f} | {r['hub_s']:.4f} | {r['ratio']:.3f} |"
+              for r in rows]
+    print("\n".join(lines))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"header": header, "rows": rows, "genotype_enas_micro": micro_genotype}, indent=1)
+    atomic_write(args.out, lambda f: f.write(text + "\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
