@@ -26,6 +26,8 @@ from pathlib import Path
 import nni
 from nni.tuner import Tuner
 
+from trials.experiments import final_results, trial_states
+from trials.nni_resume import continue_after_resume
 from trials.tabular_data import DatasetSpec, atomic_write, cached_split
 
 from .space import MAX_LAYERS, TokenSpace
@@ -201,27 +203,31 @@ class MLPNASTuner(Tuner):
         # request it answers with NO_MORE_TRIAL_JOBS; this tuner keeps its own map of what it issued.
         with self._lock:
             self._result_count[parameter_id] = self._result_count.get(parameter_id, 0) + 1
-            reported = value if isinstance(value, dict) else {"default": value}
-            issued = self._issued.get(parameter_id)
-            sid = reported.get("sample_id", issued)
-            if sid != issued:
-                self.mixups += 1
-                _logger.warning("trial of parameter %s trained sample %s instead of %s (NNI issue #5726); "
-                                "recording what it trained", parameter_id, sid, issued)
-            record = self.records.get(sid)
-            if record is None:
-                _logger.warning("result for unknown sample %s ignored", sid)
-            elif record["status"] == "done":
-                _logger.warning("sample %s trained twice (NNI issue #5726); keeping the first result", sid)
-            else:
-                acc = reported.get("default")
-                ok = isinstance(acc, (int, float)) and math.isfinite(acc)
-                record.update({k: v for k, v in reported.items() if k not in ("default", "arch")},
-                              status="done" if ok else "failed", accuracy=float(acc) if ok else None,
-                              trained_arch=reported.get("arch", record["arch"]), trial_job_id=kwargs.get("trial_job_id"))
+            self._record(parameter_id, value, kwargs.get("trial_job_id"))
             self._lock.notify_all()
             self._save()  # a result is never lost to a stop before its epoch ends
             self._maybe_finish_epoch(wait=False)
+
+    def _record(self, parameter_id: int, value, trial_job_id=None) -> None:
+        """Record a final result under the sample the trial says it trained (lock held)."""
+        reported = value if isinstance(value, dict) else {"default": value}
+        issued = self._issued.get(parameter_id)
+        sid = reported.get("sample_id", issued)
+        if sid != issued:
+            self.mixups += 1
+            _logger.warning("trial of parameter %s trained sample %s instead of %s (NNI issue #5726); "
+                            "recording what it trained", parameter_id, sid, issued)
+        record = self.records.get(sid)
+        if record is None:
+            _logger.warning("result for unknown sample %s ignored", sid)
+        elif record["status"] == "done":
+            _logger.warning("sample %s trained twice (NNI issue #5726); keeping the first result", sid)
+        else:
+            acc = reported.get("default")
+            ok = isinstance(acc, (int, float)) and math.isfinite(acc)
+            record.update({k: v for k, v in reported.items() if k not in ("default", "arch")},
+                          status="done" if ok else "failed", accuracy=float(acc) if ok else None,
+                          trained_arch=reported.get("arch", record["arch"]), trial_job_id=trial_job_id)
 
     def trial_end(self, parameter_id, success, **kwargs):
         with self._lock:
@@ -245,6 +251,10 @@ class MLPNASTuner(Tuner):
             self._lock.wait(0.2)  # a result NNI already sent may still be in the other queue
         if self.finished or not self._generation <= self._ended or self._queue:
             return  # another thread finished the epoch while this one waited
+        self._finish_epoch()
+
+    def _finish_epoch(self) -> None:
+        """Update the policy from the epoch's results and sample the next epoch (lock held)."""
         for r in self.records.values():
             if r["status"] == "running" and r.get("parameter_id") in self._generation:
                 r["status"] = "failed"  # ended without a result
@@ -284,7 +294,8 @@ class MLPNASTuner(Tuner):
         atomic_write(self.dir / HISTORY_FILE, lambda f: json.dump(history, f, indent=1, default=float))
         state = {"policy": self.policy.state(), "epoch": self.epoch, "next_sample_id": self.next_sample_id,
                  "records": self.records, "epoch_stats": self.epoch_stats, "mixups": self.mixups,
-                 "finished": self.finished, "queue": [p["sample_id"] for p in self._queue]}
+                 "finished": self.finished, "queue": [p["sample_id"] for p in self._queue],
+                 "issued": self._issued}
         atomic_write(self.dir / STATE_FILE, lambda f: pickle.dump(state, f), binary=True)
 
     def save_checkpoint(self):
@@ -292,7 +303,9 @@ class MLPNASTuner(Tuner):
             self._save()
 
     def load_checkpoint(self):
-        """On ``nnictl resume``: restore the policy and results; retrain what the stop interrupted."""
+        """On ``nnictl resume``: restore the policy, results and parameter ids. NNI re-runs the trials the
+        stop interrupted under their old ids; their results and ends then count as usual
+        (``trials/nni_resume.py``), so the epoch they belong to completes as if never stopped."""
         path = self.dir / STATE_FILE
         if not path.exists():
             return
@@ -303,12 +316,38 @@ class MLPNASTuner(Tuner):
             self.epoch, self.next_sample_id = state["epoch"], state["next_sample_id"]
             self.records, self.epoch_stats = state["records"], state["epoch_stats"]
             self.mixups, self.finished = state["mixups"], state["finished"]
-            interrupted = [r["sample_id"] for r in self.records.values() if r["status"] == "running"]
-            self._queue = [self.records[sid]["params"] for sid in interrupted + state["queue"]]
-            for params in self._queue:
-                self.records[params["sample_id"]]["status"] = "sampled"
+            self._issued = dict(state.get("issued", {}))
+            self._queue = [self.records[sid]["params"] for sid in state["queue"]]
             self._generation, self._ended, self._failed, self._result_count = set(), set(), set(), {}
+            self._reconcile_interrupted()
+            continue_after_resume(max(self._issued, default=-1) + 1)
+            if not (self.finished or self._queue or self._generation):
+                self._finish_epoch()  # stopped after the epoch's last result, before its update
             self._save()
+
+    def _reconcile_interrupted(self) -> None:
+        """Sort the samples that were running at the stop by what NNI's database says of their trial:
+        waiting or running -> NNI re-runs it, keep waiting for it; ended -> take its final result from the
+        database (or count it failed); never made a trial (handed out just before the stop) -> hand out again."""
+        states = trial_states(self.dir.parent)
+        finals = {r["parameter_id"]: r for r in final_results(self.dir.parent)} if states else {}
+        requeue = []
+        for record in sorted(self.records.values(), key=lambda r: r["sample_id"]):
+            if record["status"] != "running":
+                continue
+            pid = record["parameter_id"]
+            state = states.get(pid)
+            if state in ("WAITING", "RUNNING", "ADD_RESUMED"):  # NNI marks what it re-runs ADD_RESUMED
+                self._generation.add(pid)
+            elif state is None:
+                record["status"] = "sampled"
+                requeue.append(record["params"])
+            elif pid in finals:
+                self._record(pid, {k: v for k, v in finals[pid].items() if k not in ("parameter_id", "trial_job_id")},
+                             finals[pid]["trial_job_id"])
+            else:
+                record["status"] = "failed"
+        self._queue = requeue + self._queue
 
     def update_search_space(self, search_space):
         """Called once NNI is connected: do the slow setup here (nnictl's search space is not

@@ -7,6 +7,17 @@ import pytest
 from mlp_nas.tuner import MLPNASTuner, validate_class_args
 
 
+@pytest.fixture(autouse=True)
+def restore_nni_dispatcher(monkeypatch):
+    """load_checkpoint patches NNI's dispatcher for resuming (trials/nni_resume.py); undo it after each test."""
+    from nni.runtime import msg_dispatcher
+
+    monkeypatch.setattr(msg_dispatcher, "_create_parameter_id", msg_dispatcher._create_parameter_id)
+    monkeypatch.setattr(msg_dispatcher, "_next_parameter_id", msg_dispatcher._next_parameter_id)
+    for name in ("is_created_in_previous_exp", "handle_add_customized_trial"):
+        monkeypatch.setattr(msg_dispatcher.MsgDispatcher, name, getattr(msg_dispatcher.MsgDispatcher, name))
+
+
 @pytest.fixture
 def tuner(tmp_path, monkeypatch):
     monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path / "exp" / "checkpoint"))
@@ -94,3 +105,49 @@ def test_finishes_and_checkpoint_resumes(tuner, tmp_path, monkeypatch):
 def test_bad_class_args(args, message):
     with pytest.raises(ValueError, match=message):
         validate_class_args(args)
+
+
+def fake_nni_db(exp_dir, jobs, finals):
+    """The two tables of NNI's database the tuner reads on resume: jobs = {pid: last status}, finals = {pid: dict}."""
+    import json
+    import sqlite3
+
+    (exp_dir / "db").mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(exp_dir / "db" / "nni.sqlite") as conn:
+        conn.execute("CREATE TABLE TrialJobEvent (timestamp, trialJobId, event, data)")
+        conn.execute("CREATE TABLE MetricData (timestamp, trialJobId, parameterId, type, sequence, data)")
+        for t, (pid, status) in enumerate(jobs.items()):
+            conn.execute("INSERT INTO TrialJobEvent VALUES (?, ?, 'RUNNING', ?)",
+                         (t, f"job{pid}", json.dumps({"parameter_id": pid})))
+            if status != "RUNNING":
+                conn.execute("INSERT INTO TrialJobEvent VALUES (?, ?, ?, NULL)", (100 + t, f"job{pid}", status))
+        for pid, value in finals.items():
+            conn.execute("INSERT INTO MetricData VALUES (0, ?, ?, 'FINAL', 0, ?)",
+                         (f"job{pid}", pid, json.dumps(json.dumps(value))))
+
+
+def test_resume_sorts_interrupted_trials_by_what_nni_recorded(tuner, tmp_path):
+    """Stopped with four trials out: one NNI re-runs (running at the stop), one ended with a result the
+    tuner had not processed, one NNI never started (handed out just before the stop), one crashed."""
+    from nni.runtime import msg_dispatcher
+
+    tuner = MLPNASTuner(dataset="iris", sampler="random", controller_epochs=2, archs_per_epoch=4, warm_start=False)
+    params = tuner.generate_multiple_parameters([0, 1, 2, 3, 4])  # the sklearn baseline and 4 architectures
+    tuner.receive_trial_result(0, params[0], result(params[0], 0.9))
+    tuner.trial_end(0, True)
+    fake_nni_db(tmp_path / "exp", {0: "SUCCEEDED", 1: "ADD_RESUMED", 2: "SUCCEEDED", 4: "FAILED"},
+                {0: result(params[0], 0.9), 2: result(params[2], 0.6)})
+    again = MLPNASTuner(dataset="iris", sampler="random", controller_epochs=2, archs_per_epoch=4, warm_start=False)
+    again.load_checkpoint()
+    status = {s["sample_id"]: (s["status"], s.get("accuracy")) for s in again.history()["samples"]}
+    assert status[2] == ("done", 0.6) and status[4][0] == "failed" and status[1][0] == "running"
+    assert [p["sample_id"] for p in again._queue] == [3]  # handed out again, under a fresh id
+    assert again.generate_multiple_parameters([5])[0]["sample_id"] == 3
+    again.receive_trial_result(5, params[3], result(params[3], 0.7))
+    again.trial_end(5, True)
+    assert again.epoch == 0  # still waiting for the re-run of parameter 1
+    again.receive_trial_result(1, params[1], result(params[1], 0.8))  # NNI's re-run, old id
+    again.trial_end(1, True)
+    assert again.epoch == 1 and again.epoch_stats[0]["n_results"] == 3
+    msg_dispatcher._next_parameter_id = 2  # what NNI sets after re-submitting id 1
+    assert msg_dispatcher._create_parameter_id() == 5

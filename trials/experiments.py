@@ -72,6 +72,26 @@ def final_results(exp_dir: str | os.PathLike) -> list[dict]:
     return out
 
 
+def trial_states(exp_dir: str | os.PathLike) -> dict[int, str]:
+    """Parameter id -> the last status NNI recorded for the trial job that ran it (``WAITING``, ``RUNNING``,
+    ``SUCCEEDED``, ``FAILED``, ...), from the experiment's database. Ids NNI never made a trial job of
+    (handed out just before a stop) are absent."""
+    db = Path(exp_dir) / "db" / "nni.sqlite"
+    if not db.exists():
+        return {}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT trialJobId, event, data FROM TrialJobEvent ORDER BY timestamp").fetchall()
+    job_of, status = {}, {}
+    for job, event, data in rows:
+        status[job] = event
+        if data:
+            try:
+                job_of[json.loads(data)["parameter_id"]] = job
+            except (ValueError, KeyError, TypeError):
+                pass
+    return {pid: status[job] for pid, job in job_of.items() if isinstance(pid, int)}
+
+
 def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0, label: str = "",
                    warm_preload: list[str] | None = None, stall_s: float = 180.0) -> str:
     """Start ``config``, wait until it is over, stop NNI; returns the experiment id.
