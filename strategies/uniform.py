@@ -1,0 +1,16 @@
+"""Uniform random sampling over a space's decisions: the policy whose update changes nothing, which is
+what makes it the fair random baseline (same interface, same protocol, no learning)."""
+from __future__ import annotations
+
+import torch
+
+from .base import Policy
+
+
+class UniformPolicy(Policy):
+    """Every option of every decision equally likely (any-subset choices: each candidate with p = 0.5)."""
+
+    name = "uniform"
+
+    def _step(self, i, decision, state):
+        return torch.zeros(decision.size), state
