@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from nni_spaces import DARTS_V2, make_space
+from nni_spaces.__main__ import main
 from tests.conftest import ROOT
 
 
@@ -31,18 +32,18 @@ def test_darts_v2_genotype_prints_count_arch_and_parameters(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_macro_random_architecture_is_reproducible_and_pastes_back(tmp_path):
-    first, again = run("enas-macro", "--layers", "6", "--width", "8", "--seed", "4"), \
-        run("enas-macro", "--layers", "6", "--width", "8", "--seed", "4")
+def test_macro_random_architecture_is_reproducible_and_pastes_back(tmp_path, capsys):
+    args = ["enas-macro", "--layers", "6", "--width", "8", "--seed", "4"]
+    first = run(*args)
     assert first.returncode == 0, first.stderr
-    assert first.stdout == again.stdout
+    assert main(args) == 0 and capsys.readouterr().out == first.stdout  # same seed, same architecture
     assert f"architectures: {6 ** 6 * 2 ** 15:,}" in first.stdout
     arch = first.stdout.split("the decisions that matter:\n", 1)[1].split("\ngenotype:", 1)[0]
     path = tmp_path / "arch.json"
     path.write_text(arch)
-    pasted = run("enas-macro", "--layers", "6", "--width", "8", "--arch", str(path))
-    assert pasted.returncode == 0, pasted.stderr
-    assert pasted.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]  # same parameter count
+    assert main(["enas-macro", "--layers", "6", "--width", "8", "--arch", str(path)]) == 0
+    pasted = capsys.readouterr().out
+    assert pasted.splitlines()[-1] == first.stdout.splitlines()[-1]  # same parameter count
 
 
 @pytest.mark.parametrize("args,message", [
@@ -52,22 +53,22 @@ def test_macro_random_architecture_is_reproducible_and_pastes_back(tmp_path):
     (["ednas-cell", "--cells", "0"], "num_cells must be an integer >= 1"),
     (["enas-micro", "--arch", "{bad json"], None),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     if args[-1] == "{bad json":
         path = tmp_path / "bad.json"
         path.write_text("{bad json")
         args, message = [*args[:-1], str(path)], "is not valid JSON"
-    result = run(*args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert main(args) == 2  # in-process: the same code path as the command, without its start-up
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and captured.out == "", captured.err
 
 
 def test_bad_architecture_file_names_the_key(tmp_path):
     path = tmp_path / "arch.json"
     path.write_text(json.dumps({"normal/op_2_0": "conv_9x9"}))
-    result = run("ednas-cell", "--arch", str(path))
-    assert result.returncode == 2
+    result = run("ednas-cell", "--arch", str(path))  # the real command: exit status and stderr
+    assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == ("error: 'normal/op_2_0' = \"conv_9x9\" is not one of [\"sep_conv_3x3\", "
                                      "\"sep_conv_5x5\", \"dil_conv_3x3\", \"dil_conv_5x5\", \"max_pool_3x3\", "
                                      "\"avg_pool_3x3\", \"skip_connect\"]")
