@@ -46,6 +46,14 @@ class _Preprocess(nn.Module):
         self.pre1 = ReLUConvBN(c_p, c, 1)
 
 
+def _sampled(choice) -> list[int] | None:
+    """The inputs a path-sampling ``InputChoice`` (NNI's one-shot supernet) currently routes, else None."""
+    chosen = getattr(choice, "_sampled", None)
+    if chosen is None:
+        return None
+    return chosen if isinstance(chosen, list) else [chosen]
+
+
 class PairCellSpace(_Preprocess):
     """DARTS/EDNAS cell as NNI mutables: per node a ``LayerChoice`` on every incoming edge and one
     ``InputChoice(n_chosen=2)`` over the edges (the first node's pair is fixed to the two inputs)."""
@@ -67,8 +75,12 @@ class PairCellSpace(_Preprocess):
     def forward(self, s0, s1):
         states = [self.pre0(s0), self.pre1(s1)]
         for node in range(2, self.num_nodes + 2):
-            outs = [self.edges[f"{node}_{source}"](h) for source, h in enumerate(states)]
-            states.append(outs[0] + outs[1] if node == 2 else self.inputs[node - 3](outs))
+            chosen = [0, 1] if node == 2 else _sampled(self.inputs[node - 3])
+            if chosen is not None:  # a path is sampled (or fixed): compute only the kept edges
+                states.append(sum(self.edges[f"{node}_{j}"](states[j]) for j in chosen))
+            else:  # NNI's dry run or a differentiable relaxation: every edge
+                outs = [self.edges[f"{node}_{source}"](h) for source, h in enumerate(states)]
+                states.append(self.inputs[node - 3](outs))
         return torch.cat(states[2:], dim=1)
 
 
@@ -93,13 +105,22 @@ class SlotCellSpace(_Preprocess):
         self.out_channels = num_nodes * c
 
     def forward(self, s0, s1):
-        states = [self.pre0(s0), self.pre1(s1)]
+        states, used, sampled = [self.pre0(s0), self.pre1(s1)], set(), True
         for node in range(2, self.num_nodes + 2):
             total = 0
             for slot in (0, 1):
-                outs = [self.edges[f"{node}_{slot}_{source}"](h) for source, h in enumerate(states)]
-                total = total + self.inputs[f"{node}_{slot}"](outs)
+                choice = self.inputs[f"{node}_{slot}"]
+                chosen = _sampled(choice)
+                if chosen is not None:  # a sampled path: only the edge it reads
+                    j = chosen[0]
+                    total = total + self.edges[f"{node}_{slot}_{j}"](states[j])
+                    used.add(j)
+                else:
+                    sampled = False
+                    total = total + choice([self.edges[f"{node}_{slot}_{source}"](h) for source, h in enumerate(states)])
             states.append(total)
+        if sampled:  # the child's output is its loose ends; zeros in place of the others keep the shape
+            states = states[:2] + [torch.zeros_like(h) if n in used else h for n, h in enumerate(states) if n >= 2]
         return torch.cat(states[2:], dim=1)
 
 
