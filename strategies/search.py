@@ -1,0 +1,210 @@
+"""Weight-sharing search with any policy over any space, checkpointed every epoch and resumable.
+
+Each epoch: one pass over the training split updating the shared weights, a new sampled path every
+step (SGD, lr 0.05 cosine, Nesterov momentum 0.9, weight decay 3e-4, gradient-norm clip 5, as EDNAS);
+then one pass over the validation split updating the policy, each update from
+``policy.hparams["samples_per_update"]`` architectures scored (top-1) on the current validation
+minibatch. The final architecture: ``final_samples`` (100) sampled, each scored on one validation
+minibatch with the shared weights, the best kept (EDNAS section 3.4); all of them saved with scores.
+
+    python -m strategies.search --space ednas-cell --policy ednas --data digits --epochs 3 --out results/s1
+
+Run as an NNI trial it reports each epoch's mean reward (``default``), policy entropy and shared-weight
+accuracy, and the derived architecture as the final result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from trials.tabular_data import atomic_write
+
+CHECKPOINT = "search_checkpoint.pt"
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+class WeightSharingSearch:
+    """Parameters in ``__init__``; :meth:`run` trains (resuming from ``out/search_checkpoint.pt`` when
+    it exists) and returns the result dict that is also written to ``out/result.json``."""
+
+    def __init__(self, space, policy, train_set, val_set, *, out: str | os.PathLike, epochs: int = 10,
+                 batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 3e-4,
+                 grad_clip: float = 5.0, final_samples: int = 100, seed: int = 0, report=None, log=print):
+        from .supernet import Supernet
+
+        if epochs < 1 or batch_size < 1 or final_samples < 1:
+            raise ValueError("epochs, batch_size and final_samples must be positive integers")
+        self.space, self.policy, self.out = space, policy, Path(out)
+        self.epochs, self.final_samples, self.grad_clip, self.seed = epochs, final_samples, grad_clip, seed
+        self.report, self.log = report, log
+        self.supernet = Supernet(space)
+        torch.manual_seed(seed)  # the shared weights start from the seed, whatever RNG built the space
+        for module in self.supernet.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        self.loader_rng = torch.Generator().manual_seed(seed)
+        self.train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=self.loader_rng)
+        self.val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=True, generator=self.loader_rng)
+        self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=lr, momentum=momentum, nesterov=True,
+                                         weight_decay=weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, epochs * len(self.train_loader))
+        self.epoch, self.history = 0, []
+
+    # ------------------------------------------------------------------ steps
+    def _train_epoch(self) -> float:
+        self.supernet.train()
+        losses = []
+        for x, y in self.train_loader:
+            self.supernet.use(self.policy.sample())
+            loss = torch.nn.functional.cross_entropy(self.supernet(x), y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            losses.append(loss.item())
+        return sum(losses) / len(losses)
+
+    @torch.no_grad()
+    def _score(self, arch: dict, x, y) -> float:
+        """Top-1 of ``arch`` on one minibatch with the shared weights. Batch norm uses the minibatch's
+        statistics: running averages mix every sampled path and describe none of them."""
+        self.supernet.use(arch)
+        self.supernet.train()
+        return accuracy(self.supernet(x), y)
+
+    def _policy_epoch(self) -> dict:
+        rewards, entropies = [], []
+        n = self.policy.hparams["samples_per_update"]
+        for x, y in self.val_loader:
+            archs = [self.policy.sample() for _ in range(n)]
+            scores = [self._score(a, x, y) for a in archs]
+            stats = self.policy.update(archs, scores)
+            rewards += scores
+            entropies.append(stats["entropy"])
+        return {"mean_reward": sum(rewards) / len(rewards), "entropy": sum(entropies) / len(entropies)}
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self) -> None:
+        state = {"epoch": self.epoch, "epochs": self.epochs, "history": self.history, "supernet": self.supernet.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "policy": self.policy.state(), "torch_rng": torch.get_rng_state(),
+                 "loader_rng": self.loader_rng.get_state()}
+        atomic_write(self.out / CHECKPOINT, lambda f: torch.save(state, f), binary=True)
+
+    def _load(self) -> bool:
+        path = self.out / CHECKPOINT
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        if state["epochs"] != self.epochs:
+            raise ValueError(f"{path} belongs to a search of {state['epochs']} epochs (its learning-rate schedule "
+                             f"depends on it); pass --epochs {state['epochs']} to resume it, or another --out")
+        self.supernet.load_state_dict(state["supernet"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.policy.load_state(state["policy"])
+        torch.set_rng_state(state["torch_rng"])
+        self.loader_rng.set_state(state["loader_rng"])
+        self.epoch, self.history = state["epoch"], state["history"]
+        self.log(f"[search] resumed from {path} after epoch {self.epoch}")
+        return True
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._load()
+        while self.epoch < self.epochs:
+            started = time.time()
+            train_loss = self._train_epoch()
+            stats = {"epoch": self.epoch, "train_loss": train_loss, **self._policy_epoch(),
+                     "seconds": time.time() - started}
+            stats["shared_weight_accuracy"] = stats["mean_reward"]
+            self.history.append(stats)
+            self.epoch += 1
+            self._save()
+            self.log(f"[search] epoch {stats['epoch']}: loss {train_loss:.3f}, mean reward {stats['mean_reward']:.3f}, "
+                     f"policy entropy {stats['entropy']:.2f} ({stats['seconds']:.1f} s)")
+            if self.report:
+                self.report({"default": stats["mean_reward"], "entropy": stats["entropy"],
+                             "shared_weight_accuracy": stats["shared_weight_accuracy"]}, final=False)
+        return self.derive()
+
+    def derive(self) -> dict:
+        """Sample ``final_samples`` architectures, score each on one validation minibatch, keep the best."""
+        x, y = next(iter(DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)))
+        candidates = []
+        for _ in range(self.final_samples):
+            arch = self.policy.sample()
+            candidates.append({"arch": arch, "score": self._score(arch, x, y)})
+        best = max(candidates, key=lambda c: c["score"])
+        result = {"arch": {k: best["arch"][k] for k in self.space.active(best["arch"])}, "score": best["score"],
+                  "genotype": self.space.genotype(best["arch"]), "policy": self.policy.name, "space": self.space.name,
+                  "epochs": self.history, "probabilities": self.policy.probabilities(samples=0 if self.policy.name != "enas-lstm" else 200),
+                  "candidates": candidates, "seed": self.seed}
+        text = json.dumps(result, indent=1)
+        atomic_write(self.out / "result.json", lambda f: f.write(text + "\n"))
+        if self.report:
+            self.report({"default": best["score"], "arch": result["arch"]}, final=True)
+        return result
+
+
+def _nni_report(values: dict, final: bool) -> None:
+    import nni
+    (nni.report_final_result if final else nni.report_intermediate_result)(values)
+
+
+def main(argv=None) -> int:
+    from nni_spaces import SPACES, make_space
+    from trials.image_data import IMAGE_DATASETS, load_images
+    from trials.tabular_data import DataError
+
+    from . import POLICIES, make_policy
+
+    parser = argparse.ArgumentParser(prog="python -m strategies.search", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", choices=list(SPACES), default="ednas-cell")
+    parser.add_argument("--policy", choices=list(POLICIES), default="ednas")
+    parser.add_argument("--data", choices=list(IMAGE_DATASETS), default="digits")
+    parser.add_argument("--data-dir", help="folder holding CIFAR in torchvision's layout")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--cells", type=int, default=5, help="cells (cell spaces) or layers (enas-macro)")
+    parser.add_argument("--final-samples", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="folder for the checkpoint and result.json (resumes from it)")
+    parser.add_argument("--nni", action="store_true", help="report to NNI (set when run as an nnictl trial)")
+    args = parser.parse_args(argv)
+    try:
+        data = load_images(args.data, seed=args.seed, data_dir=args.data_dir)
+        shape = dict(in_channels=data.shape[0], num_classes=data.num_classes, width=args.width)
+        if args.space == "enas-macro":
+            space = make_space(args.space, num_layers=args.cells, **shape)
+        else:
+            space = make_space(args.space, num_cells=args.cells, image_size=data.shape[1], **shape)
+        policy = make_policy(args.policy, space, seed=args.seed)
+        train, val, _ = data.datasets()
+        search = WeightSharingSearch(space, policy, train, val, out=args.out, epochs=args.epochs,
+                                     batch_size=args.batch_size, final_samples=args.final_samples, seed=args.seed,
+                                     report=_nni_report if args.nni else None)
+        result = search.run()
+    except (ValueError, DataError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"score": result["score"], "genotype": result["genotype"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

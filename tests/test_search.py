@@ -1,0 +1,79 @@
+"""Weight-sharing search end to end (issue 4, acceptances 4 and 5): every policy on every space runs on
+digits (8x8 images, offline); kill -9 mid-search then resume gives the uninterrupted run's result."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = ["--data", "digits", "--width", "4", "--batch-size", "128", "--final-samples", "10"]
+
+
+def search(out, *args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "strategies.search", "--out", str(out), *TINY, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.parametrize("policy", ["uniform", "ednas", "enas-lstm"])
+@pytest.mark.parametrize("space,cells", [("enas-macro", "4"), ("enas-micro", "3"), ("darts", "3"), ("ednas-cell", "3")])
+def test_every_policy_on_every_space(space, cells, policy, tmp_path):
+    from strategies.search import main
+    from trials.image_data import load_images
+
+    assert main(["--space", space, "--policy", policy, "--cells", cells, "--epochs", "1", "--out", str(tmp_path),
+                 *TINY]) == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert len(result["candidates"]) == 10 and result["score"] == max(c["score"] for c in result["candidates"])
+    assert len(result["epochs"]) == 1 and 0 <= result["epochs"][0]["mean_reward"] <= 1
+    assert result["policy"] == policy and result["space"] == space
+    assert load_images  # the data really was the offline digits set
+    assert (tmp_path / "search_checkpoint.pt").exists()
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
+    args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "3", "--seed", "5"]
+    whole = search(tmp_path / "whole", *args)
+    out, err = whole.communicate(timeout=300)
+    assert whole.returncode == 0, err
+
+    killed = search(tmp_path / "killed", *args)
+    deadline = time.time() + 200
+    while "epoch 0:" not in (line := killed.stdout.readline()):  # killed once the first epoch is checkpointed
+        assert line and time.time() < deadline, killed.stderr.read()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    resumed = search(tmp_path / "killed", *args)
+    out_r, err_r = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err_r
+    assert "resumed from" in out_r and "epoch 0:" not in out_r
+
+    a = json.loads((tmp_path / "whole" / "result.json").read_text())
+    b = json.loads((tmp_path / "killed" / "result.json").read_text())
+    assert b["arch"] == a["arch"] and b["probabilities"] == a["probabilities"]
+    assert [c["score"] for c in b["candidates"]] == [c["score"] for c in a["candidates"]]
+    assert [e["mean_reward"] for e in b["epochs"]] == [e["mean_reward"] for e in a["epochs"]]
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    from strategies.search import main
+
+    assert main(["--data", "cifar10", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a local data folder" in err[0]
+    assert not os.listdir(tmp_path)
+
+
+def test_resuming_with_another_epoch_count_is_refused(tmp_path, capsys):
+    from strategies.search import main
+
+    args = ["--space", "enas-macro", "--policy", "uniform", "--cells", "3", "--out", str(tmp_path), *TINY]
+    assert main([*args, "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "belongs to a search of 1 epochs" in err[0] and "--epochs 1" in err[0]
