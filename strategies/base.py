@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.distributions import Bernoulli, Categorical
+from torch.nn import functional as F
 
 from .decisions import Decision, space_decisions
 
@@ -66,21 +66,34 @@ class Policy(nn.Module):
 
     # ------------------------------------------------------------------ sampling and scoring
     def _walk(self, arch: dict | None):
-        state, values, dists = self._start(), {}, {}
+        """Step through the decisions, sampling (``arch=None``) or scoring ``arch``; returns the values and,
+        per label, ``(log_prob term, entropy, index, probabilities)``. Plain tensor ops, no Distribution
+        objects: their argument checks cost more than the arithmetic here."""
+        state, values, out = self._start(), {}, {}
         for i, d in enumerate(self.decisions):
             logits, state = self._step(i, d, state)
-            dist = Bernoulli(logits=logits) if d.kind == "bernoulli" else Categorical(logits=logits)
-            if arch is None:
-                if d.kind == "bernoulli":
-                    index = torch.bernoulli(dist.probs.detach(), generator=self.generator)
+            if d.kind == "bernoulli":
+                log_on, log_off = F.logsigmoid(logits), F.logsigmoid(-logits)
+                probs = log_on.exp()
+                if arch is None:
+                    index = torch.bernoulli(probs.detach(), generator=self.generator)
                 else:
-                    index = torch.multinomial(dist.probs.detach(), 1, generator=self.generator)[0]
+                    index = torch.tensor(d.index(arch[d.label]), dtype=logits.dtype)
+                term = (index * log_on + (1 - index) * log_off).sum()
+                entropy = -(probs * log_on + (1 - probs) * log_off).sum()
+                values[d.label] = d.value(index.tolist())
             else:
-                index = torch.as_tensor(d.index(arch[d.label]), dtype=torch.float if d.kind == "bernoulli" else torch.long)
-            values[d.label] = d.value(index.tolist() if d.kind == "bernoulli" else int(index))
-            dists[d.label] = (dist, index)
+                log_p = torch.log_softmax(logits, -1)
+                probs = log_p.exp()
+                if arch is None:
+                    index = int(torch.multinomial(probs.detach(), 1, generator=self.generator))
+                else:
+                    index = d.index(arch[d.label])
+                term, entropy = log_p[index], -(probs * log_p).sum()
+                values[d.label] = d.value(index)
+            out[d.label] = (term, entropy, index, probs)
             state = self._feed(i, d, index, state)
-        return values, dists
+        return values, out
 
     def _fixed_values(self) -> dict:
         """Values of the space's single-option decisions (not learned)."""
@@ -96,20 +109,19 @@ class Policy(nn.Module):
 
     def evaluate(self, arch: dict) -> Evaluation:
         """Log-probability, entropy and skip penalty of ``arch`` over the decisions that shape it."""
-        _, dists = self._walk(arch)
-        active = set(self.space.active(arch)) if hasattr(self.space, "active") else set(dists)
+        _, walked = self._walk(arch)
+        active = set(self.space.active(arch)) if hasattr(self.space, "active") else set(walked)
         zero = torch.zeros(())
         log_prob, entropy, skip_kl, terms = zero, zero, zero, {}
         target = self.hparams["skip_target"]
-        for label, (dist, index) in dists.items():
-            if label not in active:
+        for d in self.decisions:
+            if d.label not in active:
                 continue
-            term = dist.log_prob(index).sum()
-            terms[label] = term
-            log_prob = log_prob + term
-            entropy = entropy + dist.entropy().sum()
-            if isinstance(dist, Bernoulli):
-                p = dist.probs.clamp(1e-6, 1 - 1e-6)
+            term, ent, _, probs = walked[d.label]
+            terms[d.label] = term
+            log_prob, entropy = log_prob + term, entropy + ent
+            if d.kind == "bernoulli":
+                p = probs.clamp(1e-6, 1 - 1e-6)
                 skip_kl = skip_kl + (p * torch.log(p / target) + (1 - p) * torch.log((1 - p) / (1 - target))).sum()
         return Evaluation(log_prob, entropy, terms, skip_kl)
 
@@ -119,7 +131,7 @@ class Policy(nn.Module):
         if self._optimizer is None and params:
             h = self.hparams
             self._optimizer = torch.optim.Adam(params, lr=h["lr"], betas=h["betas"], eps=h["eps"],
-                                               weight_decay=h["weight_decay"])
+                                               weight_decay=h["weight_decay"], foreach=True)
         return self._optimizer
 
     def update(self, archs: list[dict], rewards: list[float]) -> dict:
@@ -154,15 +166,15 @@ class Policy(nn.Module):
         """Label -> {candidate: probability}. Exact for policies whose decisions are independent;
         otherwise the frequency over ``samples`` draws (a copy of the generator is used)."""
         if samples <= 0:
-            _, dists = self._walk(self.sample())
-            return {d.label: self._as_table(d, dists[d.label][0].probs) for d in self.decisions}
+            _, walked = self._walk(self.sample())
+            return {d.label: self._as_table(d, walked[d.label][3]) for d in self.decisions}
         generator, counts = self.generator, {d.label: torch.zeros(d.size) for d in self.decisions}
         self.generator = torch.Generator().set_state(generator.get_state())
         try:
             for _ in range(samples):
-                _, dists = self._walk(None)
+                _, walked = self._walk(None)
                 for d in self.decisions:
-                    index = dists[d.label][1]
+                    index = walked[d.label][2]
                     if d.kind == "bernoulli":
                         counts[d.label] += index
                     else:

@@ -1,0 +1,112 @@
+"""Benchmark (issue 4, 6a and 6d), one run, ratios from interleaved medians:
+
+(a) a supernet training step (forward, backward, SGD) with a sampled path, over the same child's
+    standalone step (``space.freeze`` of that path); goal <= 1.05;
+(d) a policy's sample + update as a share of one supernet step; goal < 1 % for EDNAS, < 5 % for the
+    ENAS LSTM (per sample: its update covers ``samples_per_update`` samples).
+
+    python benchmarks/supernet_overhead.py                       # DARTS search network, 16 ch, 8 cells
+    python benchmarks/supernet_overhead.py --space ednas-cell --batch 64
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+
+def timed(fn, repeats):
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", default="darts")
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--cells", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "supernet_overhead.json"))
+    args = parser.parse_args(argv)
+
+    from nni_spaces import make_space
+    from strategies import make_policy
+    from strategies.supernet import Supernet, child_with_shared_weights
+    from trials.tabular_data import atomic_write
+
+    torch.manual_seed(0)
+    space = make_space(args.space, width=args.width, num_cells=args.cells)
+    supernet = Supernet(space)
+    arch = space.sample(0)
+    child = child_with_shared_weights(supernet, space, arch)
+    x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
+    opt_s = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    opt_c = torch.optim.SGD(child.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+    def step(model, optimizer, use=None):
+        def run():
+            if use is not None:
+                supernet.use(use)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return run
+
+    supernet.train(), child.train()
+    for _ in range(2):
+        step(supernet, opt_s, arch)(), step(child, opt_c)()
+    s_times, c_times = [], []
+    for _ in range(args.repeats):
+        s_times += timed(step(supernet, opt_s, arch), 1)
+        c_times += timed(step(child, opt_c), 1)
+    supernet_s, child_s = statistics.median(s_times), statistics.median(c_times)
+
+    policies = {}
+    for name in ("ednas", "enas-lstm"):
+        policy = make_policy(name, space, seed=0)
+        n = policy.hparams["samples_per_update"]
+
+        def policy_round():
+            archs = [policy.sample() for _ in range(n)]
+            policy.update(archs, [0.5] * n)
+        policy_round()
+        per_sample = statistics.median(timed(policy_round, args.repeats)) / n
+        policies[name] = {"samples_per_update": n, "per_sample_s": per_sample, "share_of_step": per_sample / supernet_s}
+
+    header = (f"Measured {date.today()} on {platform.machine()} ({torch.get_num_threads()} threads), {args.space} "
+              f"{args.width} channels, {args.cells} cells, CIFAR-sized batch of {args.batch}, medians of "
+              f"{args.repeats}; command: python benchmarks/supernet_overhead.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    lines = [header, "", f"(a) supernet step {supernet_s:.4f} s, standalone child step {child_s:.4f} s: "
+             f"ratio {supernet_s / child_s:.3f} (goal <= 1.05)", "",
+             "| policy | samples per update | sample + update per sample (s) | share of a supernet step |",
+             "|---|---|---|---|"]
+    lines += [f"| {k} | {v['samples_per_update']} | {v['per_sample_s']:.5f} | {100 * v['share_of_step']:.2f} % |"
+              for k, v in policies.items()]
+    print("\n".join(lines))
+    text = json.dumps({"header": header, "supernet_step_s": supernet_s, "child_step_s": child_s,
+                       "ratio": supernet_s / child_s, "policies": policies}, indent=1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, lambda f: f.write(text + "\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
