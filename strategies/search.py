@@ -183,9 +183,17 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", type=int, default=5, help="cells (cell spaces) or layers (enas-macro)")
     parser.add_argument("--final-samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="folder for the checkpoint and result.json (resumes from it)")
-    parser.add_argument("--nni", action="store_true", help="report to NNI (set when run as an nnictl trial)")
+    parser.add_argument("--out", help="folder for the checkpoint and result.json (resumes from it); "
+                        "default under an NNI trial: its output folder")
+    parser.add_argument("--nni", action="store_true", help="run as an nnictl trial: take 'seed' from the trial's "
+                        "parameters (a grid over seeds repeats the search), report every epoch to NNI")
     args = parser.parse_args(argv)
+    if args.nni:
+        import nni
+        args.seed = int(nni.get_next_parameter().get("seed", args.seed))
+        args.out = args.out or os.environ.get("NNI_OUTPUT_DIR")
+    if not args.out:
+        parser.error("--out is required outside an NNI trial")
     try:
         data = load_images(args.data, seed=args.seed, data_dir=args.data_dir)
         shape = dict(in_channels=data.shape[0], num_classes=data.num_classes, width=args.width)

@@ -75,3 +75,28 @@ def test_resuming_with_another_epoch_count_is_refused(tmp_path, capsys):
     assert main([*args, "--epochs", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "belongs to a search of 1 epochs" in err[0] and "--epochs 1" in err[0]
+
+
+def test_search_as_an_nnictl_trial(tmp_path, free_port):
+    """configs/search_ednas_darts.yml, shrunk to one seed and two epochs, through NNI's manager: the trial
+    reports each epoch and the derived architecture, readable from NNI's database."""
+    import sqlite3
+
+    from nni_spaces import make_space
+    from trials.experiments import final_results, load_config, run_experiment
+
+    config = load_config(ROOT / "configs" / "search_ednas_darts.yml")
+    config.search_space = {"seed": {"_type": "choice", "_value": [3]}}
+    config.max_trial_number = 1
+    config.trial_command = ("python3 -m strategies.search --nni --space darts --policy ednas --data synthetic "
+                            "--width 4 --cells 3 --epochs 2 --final-samples 10")
+    config.trial_code_directory = str(ROOT)
+    config.experiment_working_directory = str(tmp_path)
+    exp_id = run_experiment(config, free_port, label="search")
+    (final,) = final_results(tmp_path / exp_id)
+    make_space("darts", width=4, num_cells=3, image_size=16, num_classes=4).check(final["arch"])
+    with sqlite3.connect(tmp_path / exp_id / "db" / "nni.sqlite") as conn:
+        epochs = conn.execute("SELECT data FROM MetricData WHERE type = 'PERIODICAL'").fetchall()
+    assert len(epochs) == 2
+    reported = json.loads(json.loads(epochs[0][0]))
+    assert {"default", "entropy", "shared_weight_accuracy"} <= set(reported)
