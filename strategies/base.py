@@ -165,8 +165,9 @@ class Policy(nn.Module):
     def probabilities(self, samples: int = 0) -> dict:
         """Label -> {candidate: probability}. Exact for policies whose decisions are independent;
         otherwise the frequency over ``samples`` draws (a copy of the generator is used)."""
-        if samples <= 0:
-            _, walked = self._walk(self.sample())
+        if samples <= 0:  # walk a fixed path: reading the policy must not advance its generator
+            path = {d.label: d.value([0] * d.size if d.kind == "bernoulli" else 0) for d in self.decisions}
+            _, walked = self._walk(path)
             return {d.label: self._as_table(d, walked[d.label][3]) for d in self.decisions}
         generator, counts = self.generator, {d.label: torch.zeros(d.size) for d in self.decisions}
         self.generator = torch.Generator().set_state(generator.get_state())

@@ -60,13 +60,16 @@ class WeightSharingSearch:
                                          weight_decay=weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, epochs * len(self.train_loader))
         self.epoch, self.history = 0, []
+        self.sampled: dict = {}  # label -> {candidate: times sampled for a training step}, cumulative
 
     # ------------------------------------------------------------------ steps
     def _train_epoch(self) -> float:
         self.supernet.train()
         losses = []
         for x, y in self.train_loader:
-            self.supernet.use(self.policy.sample())
+            arch = self.policy.sample()
+            self._count(arch)
+            self.supernet.use(arch)
             loss = torch.nn.functional.cross_entropy(self.supernet(x), y)
             self.optimizer.zero_grad()
             loss.backward()
@@ -75,6 +78,30 @@ class WeightSharingSearch:
             self.scheduler.step()
             losses.append(loss.item())
         return sum(losses) / len(losses)
+
+    def _count(self, arch: dict) -> None:
+        """Add a training step's architecture to the cumulative counts (keys as ``policy.probabilities``)."""
+        active = set(self.space.active(arch))
+        for d in self.policy.decisions:
+            if d.label not in active:
+                continue
+            table, value = self.sampled.setdefault(d.label, {}), arch[d.label]
+            keys = ([str(v) for v in value] if d.kind == "bernoulli" else
+                    [",".join(map(str, value))] if d.kind == "subset" else [str(value)])
+            for key in keys:
+                table[key] = table.get(key, 0) + 1
+
+    def _draw(self) -> None:
+        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5)."""
+        from .heatmaps import draw_heatmap
+
+        probs = self.policy.probabilities(samples=0 if self.policy.name != "enas-lstm" else 200)
+        name = f"{self.policy.name} on {self.space.name}, after epoch {self.epoch - 1}"
+        draw_heatmap(probs, self.out / f"policy_epoch{self.epoch - 1:03d}.png", f"policy probabilities, {name}")
+        tables = {d.label: {k: self.sampled.get(d.label, {}).get(k, 0)
+                            for k in self.policy._as_table(d, [0] * d.size)} for d in self.policy.decisions}
+        draw_heatmap(tables, self.out / f"sampled_epoch{self.epoch - 1:03d}.png",
+                     f"cumulative sampling shares, {name}", normalise=True)
 
     @torch.no_grad()
     def _score(self, arch: dict, x, y) -> float:
@@ -97,7 +124,7 @@ class WeightSharingSearch:
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self) -> None:
-        state = {"epoch": self.epoch, "epochs": self.epochs, "history": self.history, "supernet": self.supernet.state_dict(),
+        state = {"epoch": self.epoch, "epochs": self.epochs, "history": self.history, "sampled": self.sampled, "supernet": self.supernet.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "policy": self.policy.state(), "torch_rng": torch.get_rng_state(),
                  "loader_rng": self.loader_rng.get_state()}
@@ -117,7 +144,7 @@ class WeightSharingSearch:
         self.policy.load_state(state["policy"])
         torch.set_rng_state(state["torch_rng"])
         self.loader_rng.set_state(state["loader_rng"])
-        self.epoch, self.history = state["epoch"], state["history"]
+        self.epoch, self.history, self.sampled = state["epoch"], state["history"], state["sampled"]
         self.log(f"[search] resumed from {path} after epoch {self.epoch}")
         return True
 
@@ -134,6 +161,7 @@ class WeightSharingSearch:
             self.history.append(stats)
             self.epoch += 1
             self._save()
+            self._draw()
             self.log(f"[search] epoch {stats['epoch']}: loss {train_loss:.3f}, mean reward {stats['mean_reward']:.3f}, "
                      f"policy entropy {stats['entropy']:.2f} ({stats['seconds']:.1f} s)")
             if self.report:

@@ -130,3 +130,10 @@ def test_update_needs_matching_rewards():
         UniformPolicy(TOY).update([BEST], [])
     with pytest.raises(ValueError, match="unknown policy 'ppo'"):
         make_policy("ppo", TOY)
+
+
+@pytest.mark.parametrize("name", ["uniform", "ednas", "enas-lstm"])
+def test_reading_probabilities_does_not_change_what_is_sampled(name):
+    a, b = make_policy(name, TOY, seed=3), make_policy(name, TOY, seed=3)
+    a.probabilities(), a.probabilities(samples=20)
+    assert [a.sample() for _ in range(3)] == [b.sample() for _ in range(3)]

@@ -31,6 +31,8 @@ def test_every_policy_on_every_space(space, cells, policy, tmp_path):
     assert len(result["epochs"]) == 1 and 0 <= result["epochs"][0]["mean_reward"] <= 1
     assert result["policy"] == policy and result["space"] == space
     assert (tmp_path / "search_checkpoint.pt").exists()
+    for png in ("policy_epoch000.png", "sampled_epoch000.png"):  # EDNAS Fig. 4 / 5 style heatmaps
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):

@@ -1,0 +1,46 @@
+"""EDNAS Fig. 4 and 5 for any policy: a heatmap of the policy's probabilities (rows: decisions, columns:
+candidates) and one of the cumulative sampling counts, written as PNG files."""
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _matrix(tables: dict) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    labels = list(tables)
+    width = max((len(t) for t in tables.values()), default=1)
+    matrix = np.full((len(labels), width), np.nan)
+    names = []
+    for row, label in enumerate(labels):
+        values = list(tables[label].values())
+        matrix[row, :len(values)] = values
+        names.append(list(tables[label]))
+    return matrix, labels, names
+
+
+def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: bool = False) -> None:
+    """``tables``: label -> {candidate: value}. ``normalise`` divides each row by its sum (counts -> shares).
+    Cells outside a decision's candidates are blank; each row's largest value is annotated with its name."""
+    matrix, labels, names = _matrix(tables)
+    if normalise:
+        matrix = matrix / np.nansum(matrix, axis=1, keepdims=True).clip(min=1e-12)
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * matrix.shape[1] + 4), max(3, 0.22 * len(labels) + 1)))
+    image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=np.nanmax(matrix) if matrix.size else 1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set_xlabel("candidate (index within the decision)")
+    for row, row_names in enumerate(names):
+        if row_names:
+            best = int(np.nanargmax(matrix[row, :len(row_names)]))
+            ax.text(best, row, row_names[best], fontsize=5, ha="center", va="center", color="white")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    ax.set_title(title)
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
