@@ -161,10 +161,16 @@ class Policy(nn.Module):
                 "entropy": sum(entropies) / len(entropies)}
 
     # ------------------------------------------------------------------ inspection and state
+    independent = True
+    """Whether the decisions' distributions are independent (then :meth:`probabilities` is exact)."""
+
     @torch.no_grad()
-    def probabilities(self, samples: int = 0) -> dict:
-        """Label -> {candidate: probability}. Exact for policies whose decisions are independent;
-        otherwise the frequency over ``samples`` draws (a copy of the generator is used)."""
+    def probabilities(self, samples: int | None = None) -> dict:
+        """Label -> {candidate: probability}. Exact (``samples=0``) for policies whose decisions are
+        independent; otherwise the frequency over ``samples`` draws (default 200), made with a copy of
+        the generator so reading never changes what is sampled next."""
+        if samples is None:
+            samples = 0 if self.independent else 200
         if samples <= 0:  # walk a fixed path: reading the policy must not advance its generator
             path = {d.label: d.value([0] * d.size if d.kind == "bernoulli" else 0) for d in self.decisions}
             _, walked = self._walk(path)
@@ -186,8 +192,7 @@ class Policy(nn.Module):
 
     @staticmethod
     def _as_table(d: Decision, probs) -> dict:
-        keys = [",".join(map(str, o)) if isinstance(o, tuple) else str(o) for o in d.options]
-        return dict(zip(keys, [float(p) for p in probs]))
+        return dict(zip(d.keys, [float(p) for p in probs]))
 
     def state(self) -> dict:
         """Everything to continue: parameters, optimizer, baseline, update count, RNG."""

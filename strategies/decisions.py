@@ -29,6 +29,11 @@ class Decision:
     def size(self) -> int:
         return len(self.options)
 
+    @property
+    def keys(self) -> list[str]:
+        """Readable names of the options (a k-subset as ``"0,2"``), as ``Policy.probabilities`` shows them."""
+        return [",".join(map(str, o)) if isinstance(o, tuple) else str(o) for o in self.options]
+
     def value(self, index) -> object:
         """The architecture value for a sampled index (or, for ``bernoulli``, a 0/1 vector)."""
         if self.kind == "choice":

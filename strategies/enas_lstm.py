@@ -26,6 +26,7 @@ class EnasController(Policy):
     macro space and ``micro`` for the cell spaces. Any constant can be overridden."""
 
     name = "enas-lstm"
+    independent = False
 
     def __init__(self, space, *, seed: int = 0, preset: str | None = None, lstm_size: int = 64,
                  tanh_constant: float | None = None, op_tanh_reduce: float | None = None, lr: float | None = None,

@@ -95,11 +95,11 @@ class WeightSharingSearch:
         """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5)."""
         from .heatmaps import draw_heatmap
 
-        probs = self.policy.probabilities(samples=0 if self.policy.name != "enas-lstm" else 200)
+        probs = self.policy.probabilities()
         name = f"{self.policy.name} on {self.space.name}, after epoch {self.epoch - 1}"
         draw_heatmap(probs, self.out / f"policy_epoch{self.epoch - 1:03d}.png", f"policy probabilities, {name}")
         tables = {d.label: {k: self.sampled.get(d.label, {}).get(k, 0)
-                            for k in self.policy._as_table(d, [0] * d.size)} for d in self.policy.decisions}
+                            for k in d.keys} for d in self.policy.decisions}
         draw_heatmap(tables, self.out / f"sampled_epoch{self.epoch - 1:03d}.png",
                      f"cumulative sampling shares, {name}", normalise=True)
 
@@ -179,7 +179,7 @@ class WeightSharingSearch:
         best = max(candidates, key=lambda c: c["score"])
         result = {"arch": {k: best["arch"][k] for k in self.space.active(best["arch"])}, "score": best["score"],
                   "genotype": self.space.genotype(best["arch"]), "policy": self.policy.name, "space": self.space.name,
-                  "epochs": self.history, "probabilities": self.policy.probabilities(samples=0 if self.policy.name != "enas-lstm" else 200),
+                  "epochs": self.history, "probabilities": self.policy.probabilities(),
                   "candidates": candidates, "seed": self.seed}
         text = json.dumps(result, indent=1)
         atomic_write(self.out / "result.json", lambda f: f.write(text + "\n"))
