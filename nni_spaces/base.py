@@ -144,6 +144,19 @@ class SearchSpace(ModelSpace):
                 space[label] = {"_type": "choice", "_value": list(choice.values)}
         return space
 
+    def nnictl_params(self, arch: Mapping) -> dict:
+        """The parameters a tuner sends for ``arch`` in :meth:`to_nnictl`'s space (inverse of :meth:`from_nnictl`)."""
+        arch = self.check(arch)
+        params = {}
+        for label, choice in self.decisions().items():
+            if label not in arch:
+                continue
+            if isinstance(choice, CategoricalMultiple) and choice.n_chosen is None:
+                params.update({f"{label}[{v}]": int(v in arch[label]) for v in choice.values})
+            else:
+                params[label] = arch[label]
+        return params
+
     def from_nnictl(self, params: Mapping) -> dict:
         """The architecture dict from the parameters an nnictl tuner sent for :meth:`to_nnictl`'s space."""
         if not isinstance(params, Mapping):

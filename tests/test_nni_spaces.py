@@ -185,17 +185,7 @@ def test_export_to_nnictl_and_back_in_a_trial_builds_the_same_model(space):
         assert torch.equal(a(x), b(x))
     # and the way there: an architecture encodes to parameters that decode to itself
     arch = space.sample(5)
-    assert space.canonical(space.from_nnictl(encode(space, arch))) == space.canonical(arch)
-
-
-def encode(space, arch):
-    params = {}
-    for label, choice in space.decisions().items():
-        if isinstance(choice, CategoricalMultiple) and choice.n_chosen is None:
-            params.update({f"{label}[{v}]": int(v in arch[label]) for v in choice.values})
-        else:
-            params[label] = arch[label]
-    return params
+    assert space.canonical(space.from_nnictl(space.nnictl_params(arch))) == space.canonical(arch)
 
 
 def test_nni_tuners_accept_the_exported_space():

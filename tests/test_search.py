@@ -102,3 +102,31 @@ def test_search_as_an_nnictl_trial(tmp_path, free_port):
     assert len(epochs) == 2
     reported = json.loads(json.loads(epochs[0][0]))
     assert {"default", "entropy", "shared_weight_accuracy"} <= set(reported)
+
+
+def test_multi_trial_policy_tuner_under_concurrency_2(tmp_path, free_port):
+    """configs/multitrial_ednas_cell.yml shrunk: a real NNI experiment, trialConcurrency 2; every recorded
+    (architecture, accuracy) is what its trial trained and reported, and the policy learned from them."""
+    import pickle
+
+    from nni_spaces import make_space
+    from trials.experiments import final_results, load_config, run_experiment
+
+    config = load_config(ROOT / "configs" / "multitrial_ednas_cell.yml")
+    config.max_trial_number, config.trial_concurrency = 4, 2
+    config.trial_code_directory = str(ROOT)
+    config.experiment_working_directory = str(tmp_path)
+    config.tuner.code_directory = str(ROOT)
+    config.tuner.class_args.update(data="synthetic", epochs=1, space_args={
+        "width": 4, "num_cells": 3, "in_channels": 3, "image_size": 16, "num_classes": 4})
+    exp_id = run_experiment(config, free_port, label="multi-trial")
+    reported = {r["sample_id"]: r for r in final_results(tmp_path / exp_id)}
+    state = pickle.loads((tmp_path / exp_id / "checkpoint" / "policy_tuner_state.pkl").read_bytes())
+    done = [r for r in state["records"].values() if r["status"] == "done"]
+    assert len(done) == len(reported) == 4
+    space = make_space("ednas-cell", width=4, num_cells=3, image_size=16, num_classes=4)
+    for record in done:
+        trial = reported[record["sample_id"]]
+        assert record["accuracy"] == trial["default"]
+        assert space.canonical(record["trained_arch"]) == space.canonical(trial["arch"])
+    assert state["policy"]["updates"] == 2
