@@ -1,14 +1,13 @@
 """EDNAS Fig. 4 and 5 for any policy: a heatmap of the policy's probabilities (rows: decisions, columns:
-candidates) and one of the cumulative sampling counts, written as PNG files."""
+candidates) and one of the cumulative sampling counts, written as PNG files. Drawn with matplotlib's
+object API (no pyplot state), so a search can draw in a background thread."""
 from __future__ import annotations
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def _matrix(tables: dict) -> tuple[np.ndarray, list[str], list[list[str]]]:
@@ -29,7 +28,9 @@ def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: b
     matrix, labels, names = _matrix(tables)
     if normalise:
         matrix = matrix / np.nansum(matrix, axis=1, keepdims=True).clip(min=1e-12)
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * matrix.shape[1] + 4), max(3, 0.22 * len(labels) + 1)))
+    fig = Figure(figsize=(max(6, 0.6 * matrix.shape[1] + 4), max(3, 0.22 * len(labels) + 1)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=np.nanmax(matrix) if matrix.size else 1)
     ax.set_yticks(range(len(labels)), labels, fontsize=6)
     ax.set_xlabel("candidate (index within the decision)")
@@ -42,5 +43,4 @@ def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: b
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     os.replace(tmp, path)

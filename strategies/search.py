@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -92,16 +92,27 @@ class WeightSharingSearch:
                 table[key] = table.get(key, 0) + 1
 
     def _draw(self) -> None:
-        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5)."""
+        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5), drawn in a
+        background thread (drawing costs about as much as a small epoch); the next call or the end of
+        :meth:`run` waits for it."""
         from .heatmaps import draw_heatmap
 
         probs = self.policy.probabilities()
-        name = f"{self.policy.name} on {self.space.name}, after epoch {self.epoch - 1}"
-        draw_heatmap(probs, self.out / f"policy_epoch{self.epoch - 1:03d}.png", f"policy probabilities, {name}")
-        tables = {d.label: {k: self.sampled.get(d.label, {}).get(k, 0)
-                            for k in d.keys} for d in self.policy.decisions}
-        draw_heatmap(tables, self.out / f"sampled_epoch{self.epoch - 1:03d}.png",
-                     f"cumulative sampling shares, {name}", normalise=True)
+        tables = {d.label: {k: self.sampled.get(d.label, {}).get(k, 0) for k in d.keys} for d in self.policy.decisions}
+        epoch, name = self.epoch - 1, f"{self.policy.name} on {self.space.name}, after epoch {self.epoch - 1}"
+
+        def draw():
+            draw_heatmap(probs, self.out / f"policy_epoch{epoch:03d}.png", f"policy probabilities, {name}")
+            draw_heatmap(tables, self.out / f"sampled_epoch{epoch:03d}.png", f"cumulative sampling shares, {name}",
+                         normalise=True)
+        self._wait_for_drawing()
+        self._drawing = threading.Thread(target=draw, daemon=True)
+        self._drawing.start()
+
+    def _wait_for_drawing(self) -> None:
+        if getattr(self, "_drawing", None) is not None:
+            self._drawing.join()
+            self._drawing = None
 
     @torch.no_grad()
     def _score(self, arch: dict, x, y) -> float:
@@ -167,7 +178,10 @@ class WeightSharingSearch:
             if self.report:
                 self.report({"default": stats["mean_reward"], "entropy": stats["entropy"],
                              "shared_weight_accuracy": stats["shared_weight_accuracy"]}, final=False)
-        return self.derive()
+        try:
+            return self.derive()
+        finally:
+            self._wait_for_drawing()
 
     def derive(self) -> dict:
         """Sample ``final_samples`` architectures, score each on one validation minibatch, keep the best."""
