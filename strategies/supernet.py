@@ -62,10 +62,6 @@ class Supernet(nn.Module):
             raise RuntimeError("call Supernet.use(arch) before the forward pass")
         return self.net(x)
 
-    def weights(self):
-        """The shared weights (everything but the policy, which lives elsewhere)."""
-        return self.parameters()
-
 
 def child_with_shared_weights(supernet: Supernet, space, arch: dict) -> nn.Module:
     """``space.freeze(arch)`` carrying the supernet's weights for that path: the sampled candidate's
