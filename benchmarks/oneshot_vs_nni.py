@@ -14,13 +14,10 @@ train / validation split.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
 import warnings
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -92,7 +89,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from trials.image_data import synthetic_images
-    from trials.tabular_data import atomic_write
+    from publish import measured, publish
 
     x, y = synthetic_images(n=args.images, classes=4, size=16, seed=0)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
@@ -106,16 +103,13 @@ def main(argv=None) -> int:
             t[who] = min(fn(space, arg, data, 2, args) for _ in range(2))
         rows.append({"comparison": label, "ours_epoch_s": t["ours"], "nni_epoch_s": t["nni"],
                      "ratio": t["ours"] / t["nni"]})
-    header = (f"Measured {date.today()} on {platform.machine()} ({torch.get_num_threads()} threads): DARTS space, "
-              f"{args.width} channels, {args.cells} cells, {args.images} synthetic 3x16x16 images (half train, half "
-              f"validation), batch {args.batch}; second epoch of two, best of 2 runs; command: "
-              f"python benchmarks/oneshot_vs_nni.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    lines = [header, "", "| comparison | ours (s / epoch) | NNI (s / epoch) | ratio |", "|---|---|---|---|"]
+    header = measured("oneshot_vs_nni.py", argv, f"DARTS space, {args.width} channels, {args.cells} cells, "
+                      f"{args.images} synthetic 3x16x16 images (half train, half validation), batch {args.batch}; "
+                      "second epoch of two, best of 2 runs")
+    lines = ["| comparison | ours (s / epoch) | NNI (s / epoch) | ratio |", "|---|---|---|---|"]
     lines += [f"| {r['comparison']} | {r['ours_epoch_s']:.2f} | {r['nni_epoch_s']:.2f} | {r['ratio']:.3f} |"
               for r in rows]
-    print("\n".join(lines))
-    text = json.dumps({"header": header, "rows": rows}, indent=1)
-    atomic_write(args.out, lambda f: f.write(text + "\n"))
+    publish(args.out, header, lines, {"rows": rows})
     return 0
 
 

@@ -10,13 +10,10 @@ rounds after warm-up and report medians and the ratio ours / hub (goal <= 1.0).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
 import warnings
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -73,7 +70,7 @@ def main(argv=None) -> int:
     from nni.nas.hub.pytorch import DARTS as HubDarts, ENAS as HubEnas
 
     from nni_spaces import DARTS_V2, DartsSpace, EnasMicroSpace
-    from trials.tabular_data import atomic_write
+    from publish import measured, publish
 
     torch.manual_seed(args.seed)
     x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
@@ -88,17 +85,12 @@ def main(argv=None) -> int:
                 HubEnas(width=args.width, num_cells=args.cells, dataset="cifar").freeze(hub_arch(micro_genotype)),
                 x, y, args.repeats),
     ]
-    header = (f"Measured {date.today()} on {platform.machine()} ({torch.get_num_threads()} threads), torch "
-              f"{torch.__version__}, CIFAR-sized batch of {args.batch}, {args.width} channels, {args.cells} cells, "
-              f"median of {args.repeats} alternating steps; command: python benchmarks/spaces_vs_hub.py "
-              f"{' '.join(sys.argv[1:] if argv is None else argv)}")
-    lines = [header, "", "| model | parameters | ours (s) | NNI hub (s) | ratio ours / hub |", "|---|---|---|---|---|"]
+    header = measured("spaces_vs_hub.py", argv, f"torch {torch.__version__}, CIFAR-sized batch of {args.batch}, "
+                      f"{args.width} channels, {args.cells} cells, median of {args.repeats} alternating steps")
+    lines = ["| model | parameters | ours (s) | NNI hub (s) | ratio ours / hub |", "|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['parameters']:,} | {r['ours_s']:.4f} | {r['hub_s']:.4f} | {r['ratio']:.3f} |"
               for r in rows]
-    print("\n".join(lines))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"header": header, "rows": rows, "genotype_enas_micro": micro_genotype}, indent=1)
-    atomic_write(args.out, lambda f: f.write(text + "\n"))
+    publish(args.out, header, lines, {"rows": rows, "genotype_enas_micro": micro_genotype})
     return 0
 
 

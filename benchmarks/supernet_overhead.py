@@ -11,13 +11,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
 import warnings
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -49,7 +46,7 @@ def main(argv=None) -> int:
     from nni_spaces import make_space
     from strategies import make_policy
     from strategies.supernet import Supernet, child_with_shared_weights
-    from trials.tabular_data import atomic_write
+    from publish import measured, publish
 
     torch.manual_seed(0)
     space = make_space(args.space, width=args.width, num_cells=args.cells)
@@ -91,20 +88,16 @@ def main(argv=None) -> int:
         per_sample = statistics.median(timed(policy_round, args.repeats)) / n
         policies[name] = {"samples_per_update": n, "per_sample_s": per_sample, "share_of_step": per_sample / supernet_s}
 
-    header = (f"Measured {date.today()} on {platform.machine()} ({torch.get_num_threads()} threads), {args.space} "
-              f"{args.width} channels, {args.cells} cells, CIFAR-sized batch of {args.batch}, medians of "
-              f"{args.repeats}; command: python benchmarks/supernet_overhead.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    lines = [header, "", f"(a) supernet step {supernet_s:.4f} s, standalone child step {child_s:.4f} s: "
+    header = measured("supernet_overhead.py", argv, f"{args.space} {args.width} channels, {args.cells} cells, "
+                      f"CIFAR-sized batch of {args.batch}, medians of {args.repeats}")
+    lines = [f"(a) supernet step {supernet_s:.4f} s, standalone child step {child_s:.4f} s: "
              f"ratio {supernet_s / child_s:.3f} (goal <= 1.05)", "",
              "| policy | samples per update | sample + update per sample (s) | share of a supernet step |",
              "|---|---|---|---|"]
     lines += [f"| {k} | {v['samples_per_update']} | {v['per_sample_s']:.5f} | {100 * v['share_of_step']:.2f} % |"
               for k, v in policies.items()]
-    print("\n".join(lines))
-    text = json.dumps({"header": header, "supernet_step_s": supernet_s, "child_step_s": child_s,
-                       "ratio": supernet_s / child_s, "policies": policies}, indent=1)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out, lambda f: f.write(text + "\n"))
+    publish(args.out, header, lines, {"supernet_step_s": supernet_s, "child_step_s": child_s,
+                                      "ratio": supernet_s / child_s, "policies": policies})
     return 0
 
 

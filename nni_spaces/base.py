@@ -30,6 +30,12 @@ def _show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (str, int, float, list, dict, bool)) or value is None else repr(value)
 
 
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 class SearchSpace(ModelSpace):
     """Base of the paper spaces. Subclasses build their mutables in ``__init__`` and implement
     ``_structure_labels``, ``active``, ``canonical``, ``count``, ``genotype`` and ``_build``."""

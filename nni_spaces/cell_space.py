@@ -14,15 +14,9 @@ from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from .base import ArchitectureError, SearchSpace, _show
+from .base import ArchitectureError, SearchSpace, _positive_int, _show
 from .cells import CELL_TYPES, CellNetwork, PairCellSpace, SlotCellSpace, frozen_cell_factory, space_cell_factory
 from .ops import OPS
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class CellSearchSpace(SearchSpace):

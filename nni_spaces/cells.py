@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from nni.mutable import label_scope
 from nni.nas.nn.pytorch import InputChoice, LayerChoice
 
-from .ops import OPS, FactorizedReduce, ReLUConvBN
+from .ops import OPS, FactorizedReduce, ReLUConvBN, drop_path
 
 Genotype = dict  # {"normal": [[op, input], ...], "normal_concat": [...], "reduce": [...], "reduce_concat": [...]}
 CELL_TYPES = ("normal", "reduce")
@@ -150,8 +150,7 @@ class FrozenCell(_Preprocess):
             for module, source, droppable in edges:
                 h = module(states[source])
                 if drop > 0 and droppable:  # DARTS drops every edge but identities
-                    mask = torch.empty(h.size(0), 1, 1, 1, device=h.device, dtype=h.dtype).bernoulli_(1 - drop)
-                    h = h * mask / (1 - drop)
+                    h = drop_path(h, drop)
                 total = total + h
             states.append(total)
         return torch.cat([states[i] for i in self.concat], dim=1)

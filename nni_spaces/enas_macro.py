@@ -14,8 +14,7 @@ from torch import nn
 
 from nni.nas.nn.pytorch import InputChoice, LayerChoice
 
-from .base import ArchitectureError, SearchSpace
-from .cell_space import _positive_int
+from .base import ArchitectureError, SearchSpace, _positive_int
 from .ops import FactorizedReduce
 
 ENAS_MACRO_OPS = ("conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")

@@ -98,19 +98,8 @@ PARAMETER_FREE = {"none", "max_pool_3x3", "avg_pool_3x3"}
 """Operations without weights (``skip_connect`` has weights at stride 2)."""
 
 
-class DropPath(nn.Module):
-    """Drop a whole edge per example with probability ``p`` while training (DARTS' drop-path), rescaling the rest.
-
-    ``p`` is an attribute so a training loop can raise it over the epochs, as DARTS does.
-    """
-
-    def __init__(self, p: float = 0.0):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        if not self.training or self.p <= 0.0:
-            return x
-        keep = 1.0 - self.p
-        mask = torch.empty(x.size(0), 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
-        return x * mask / keep
+def drop_path(x: torch.Tensor, p: float) -> torch.Tensor:
+    """DARTS' drop-path: zero a whole edge per example with probability ``p``, rescaling the rest."""
+    keep = 1.0 - p
+    mask = torch.empty(x.size(0), 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)
+    return x * mask / keep

@@ -117,12 +117,13 @@ class WeightSharingSearch:
     @torch.no_grad()
     def _score(self, arch: dict, x, y) -> float:
         """Top-1 of ``arch`` on one minibatch with the shared weights. Batch norm uses the minibatch's
-        statistics: running averages mix every sampled path and describe none of them."""
+        statistics (callers put the supernet in training mode): running averages mix every sampled path
+        and describe none of them."""
         self.supernet.use(arch)
-        self.supernet.train()
         return accuracy(self.supernet(x), y)
 
     def _policy_epoch(self) -> dict:
+        self.supernet.train()  # batch statistics for the rewards, see _score
         rewards, entropies = [], []
         n = self.policy.hparams["samples_per_update"]
         for x, y in self.val_loader:
@@ -186,6 +187,7 @@ class WeightSharingSearch:
     def derive(self) -> dict:
         """Sample ``final_samples`` architectures, score each on one validation minibatch, keep the best."""
         x, y = next(iter(DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)))
+        self.supernet.train()  # batch statistics, see _score
         candidates = []
         for _ in range(self.final_samples):
             arch = self.policy.sample()
