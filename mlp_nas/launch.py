@@ -15,7 +15,8 @@ from .tuner import TRIAL_PRELOAD, validate_class_args
 
 def build_configs(nas_path, tpe_path=None, concurrency: int | None = None, **class_args):
     """The two configs with ``class_args`` overriding the NAS tuner's, checked before anything
-    starts; the TPE experiment gets the same dataset, seed, concurrency and trial budget."""
+    starts; the TPE experiment gets the same dataset, seed, concurrency, threads per trial and
+    trial budget."""
     nas = load_config(nas_path)
     args = nas.tuner.class_args
     args.update(class_args)
@@ -31,7 +32,8 @@ def build_configs(nas_path, tpe_path=None, concurrency: int | None = None, **cla
     if tpe_path is None:
         return nas, None
     tpe = load_config(tpe_path)
-    data_args = ["--dataset", spec.name, "--seed", str(args.get("seed", 0))]
+    data_args = ["--dataset", spec.name, "--seed", str(args.get("seed", 0)),
+                 "--threads", str(args.get("trial_threads", 1))]
     if spec.label:
         data_args += ["--label", spec.label]
     if spec.drop:
