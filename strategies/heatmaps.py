@@ -1,6 +1,6 @@
 """EDNAS Fig. 4 and 5 for any policy: a heatmap of the policy's probabilities (rows: decisions, columns:
-candidates) and one of the cumulative sampling counts, written as PNG files. Drawn with matplotlib's
-object API (no pyplot state), so a search can draw in a background thread."""
+candidates) and one of the cumulative sampling counts, as PNG files and as RGB arrays for TensorBoard.
+Drawn with matplotlib's object API (no pyplot state), so a search can draw in a background thread."""
 from __future__ import annotations
 
 import os
@@ -22,9 +22,10 @@ def _matrix(tables: dict) -> tuple[np.ndarray, list[str], list[list[str]]]:
     return matrix, labels, names
 
 
-def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: bool = False) -> None:
+def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: bool = False) -> np.ndarray:
     """``tables``: label -> {candidate: value}. ``normalise`` divides each row by its sum (counts -> shares).
-    Cells outside a decision's candidates are blank; each row's largest value is annotated with its name."""
+    Cells outside a decision's candidates are blank; each row's largest value is annotated with its name.
+    Writes the PNG to ``path`` and returns the picture as an H x W x 3 uint8 array."""
     matrix, labels, names = _matrix(tables)
     if normalise:
         matrix = matrix / np.nansum(matrix, axis=1, keepdims=True).clip(min=1e-12)
@@ -41,6 +42,10 @@ def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: b
     fig.colorbar(image, ax=ax, fraction=0.03)
     ax.set_title(title)
     fig.tight_layout()
+    fig.set_dpi(100)
+    canvas = fig.canvas
+    canvas.draw()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=100)
     os.replace(tmp, path)
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -10,7 +10,9 @@ minibatch with the shared weights, the best kept (EDNAS section 3.4); all of the
     python -m strategies.search --space ednas-cell --policy ednas --data digits --epochs 3 --out results/s1
 
 Run as an NNI trial it reports each epoch's mean reward (``default``), policy entropy and shared-weight
-accuracy, and the derived architecture as the final result.
+accuracy, and the derived architecture as the final result. Every epoch's policy heatmap and cumulative
+sampling shares go to ``out/`` as PNG files and, with the epoch's scalars, to ``out/tensorboard/``: under
+an NNI trial that is the folder the web UI's TensorBoard button shows (``trials/nni_tensorboard.py``).
 """
 from __future__ import annotations
 
@@ -40,19 +42,21 @@ class WeightSharingSearch:
 
     def __init__(self, space, policy, train_set, val_set, *, out: str | os.PathLike, epochs: int = 10,
                  batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 3e-4,
-                 grad_clip: float = 5.0, final_samples: int = 100, seed: int = 0, report=None, log=print):
+                 grad_clip: float = 5.0, final_samples: int = 100, seed: int = 0, device: str = "cpu",
+                 report=None, log=print):
         from .supernet import Supernet
 
         if epochs < 1 or batch_size < 1 or final_samples < 1:
             raise ValueError("epochs, batch_size and final_samples must be positive integers")
         self.space, self.policy, self.out = space, policy, Path(out)
         self.epochs, self.final_samples, self.grad_clip, self.seed = epochs, final_samples, grad_clip, seed
-        self.report, self.log = report, log
+        self.report, self.log, self.device = report, log, torch.device(device)
         self.supernet = Supernet(space)
         torch.manual_seed(seed)  # the shared weights start from the seed, whatever RNG built the space
         for module in self.supernet.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
+        self.supernet.to(self.device)
         self.loader_rng = torch.Generator().manual_seed(seed)
         self.train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=self.loader_rng)
         self.val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=True, generator=self.loader_rng)
@@ -61,12 +65,14 @@ class WeightSharingSearch:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, epochs * len(self.train_loader))
         self.epoch, self.history = 0, []
         self.sampled: dict = {}  # label -> {candidate: times sampled for a training step}, cumulative
+        self._drawing = self._writer = None
 
     # ------------------------------------------------------------------ steps
     def _train_epoch(self) -> float:
         self.supernet.train()
         losses = []
         for x, y in self.train_loader:
+            x, y = x.to(self.device), y.to(self.device)
             arch = self.policy.sample()
             self._count(arch)
             self.supernet.use(arch)
@@ -91,26 +97,38 @@ class WeightSharingSearch:
             for key in keys:
                 table[key] = table.get(key, 0) + 1
 
-    def _draw(self) -> None:
-        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5), drawn in a
-        background thread (drawing costs about as much as a small epoch); the next call or the end of
-        :meth:`run` waits for it."""
+    def _draw(self, stats: dict) -> None:
+        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5) as PNG files,
+        and both with the epoch's scalars as TensorBoard images and scalars; done in a background thread
+        (drawing costs about as much as a small epoch); the next call or the end of :meth:`run` waits for it."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        from trials.nni_tensorboard import tensorboard_dir
+
         from .heatmaps import draw_heatmap
 
         probs = self.policy.probabilities()
         tables = {d.label: {k: self.sampled.get(d.label, {}).get(k, 0) for k in d.keys} for d in self.policy.decisions}
         epoch, name = self.epoch - 1, f"{self.policy.name} on {self.space.name}, after epoch {self.epoch - 1}"
+        scalars = {k: v for k, v in stats.items() if k != "epoch"}
 
         def draw():
-            draw_heatmap(probs, self.out / f"policy_epoch{epoch:03d}.png", f"policy probabilities, {name}")
-            draw_heatmap(tables, self.out / f"sampled_epoch{epoch:03d}.png", f"cumulative sampling shares, {name}",
-                         normalise=True)
+            policy = draw_heatmap(probs, self.out / f"policy_epoch{epoch:03d}.png", f"policy probabilities, {name}")
+            sampled = draw_heatmap(tables, self.out / f"sampled_epoch{epoch:03d}.png",
+                                   f"cumulative sampling shares, {name}", normalise=True)
+            if self._writer is None:
+                self._writer = SummaryWriter(str(tensorboard_dir(self.out)))
+            for key, value in scalars.items():
+                self._writer.add_scalar(f"search/{key}", value, epoch)
+            self._writer.add_image("policy/probabilities", policy, epoch, dataformats="HWC")
+            self._writer.add_image("policy/sampled_shares", sampled, epoch, dataformats="HWC")
+            self._writer.flush()
         self._wait_for_drawing()
         self._drawing = threading.Thread(target=draw, daemon=True)
         self._drawing.start()
 
     def _wait_for_drawing(self) -> None:
-        if getattr(self, "_drawing", None) is not None:
+        if self._drawing is not None:
             self._drawing.join()
             self._drawing = None
 
@@ -127,6 +145,7 @@ class WeightSharingSearch:
         rewards, entropies = [], []
         n = self.policy.hparams["samples_per_update"]
         for x, y in self.val_loader:
+            x, y = x.to(self.device), y.to(self.device)
             archs = [self.policy.sample() for _ in range(n)]
             scores = [self._score(a, x, y) for a in archs]
             stats = self.policy.update(archs, scores)
@@ -146,7 +165,7 @@ class WeightSharingSearch:
         path = self.out / CHECKPOINT
         if not path.exists():
             return False
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location="cpu")  # load_state_dict moves it
         if state["epochs"] != self.epochs:
             raise ValueError(f"{path} belongs to a search of {state['epochs']} epochs (its learning-rate schedule "
                              f"depends on it); pass --epochs {state['epochs']} to resume it, or another --out")
@@ -173,7 +192,7 @@ class WeightSharingSearch:
             self.history.append(stats)
             self.epoch += 1
             self._save()
-            self._draw()
+            self._draw(stats)
             self.log(f"[search] epoch {stats['epoch']}: loss {train_loss:.3f}, mean reward {stats['mean_reward']:.3f}, "
                      f"policy entropy {stats['entropy']:.2f} ({stats['seconds']:.1f} s)")
             if self.report:
@@ -183,10 +202,13 @@ class WeightSharingSearch:
             return self.derive()
         finally:
             self._wait_for_drawing()
+            if self._writer is not None:
+                self._writer.close()
 
     def derive(self) -> dict:
         """Sample ``final_samples`` architectures, score each on one validation minibatch, keep the best."""
         x, y = next(iter(DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)))
+        x, y = x.to(self.device), y.to(self.device)
         self.supernet.train()  # batch statistics, see _score
         candidates = []
         for _ in range(self.final_samples):
@@ -209,12 +231,11 @@ def _nni_report(values: dict, final: bool) -> None:
     (nni.report_final_result if final else nni.report_intermediate_result)(values)
 
 
-def main(argv=None) -> int:
-    from nni_spaces import SPACES, make_space
-    from trials.image_data import IMAGE_DATASETS, load_images
-    from trials.tabular_data import DataError
+def build_parser() -> argparse.ArgumentParser:
+    from nni_spaces import SPACES
+    from trials.image_data import IMAGE_DATASETS
 
-    from . import POLICIES, make_policy
+    from . import POLICIES
 
     parser = argparse.ArgumentParser(prog="python -m strategies.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", choices=list(SPACES), default="ednas-cell")
@@ -227,10 +248,22 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", type=int, default=5, help="cells (cell spaces) or layers (enas-macro)")
     parser.add_argument("--final-samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="torch device for the supernet (default: cuda when torch sees one, else cpu)")
     parser.add_argument("--out", help="folder for the checkpoint and result.json (resumes from it); "
                         "default under an NNI trial: its output folder")
     parser.add_argument("--nni", action="store_true", help="run as an nnictl trial: take 'seed' from the trial's "
                         "parameters (a grid over seeds repeats the search), report every epoch to NNI")
+    return parser
+
+
+def main(argv=None) -> int:
+    from nni_spaces import make_space
+    from trials.image_data import load_images
+    from trials.tabular_data import DataError
+
+    from . import make_policy
+
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.nni:
         import nni
@@ -249,6 +282,7 @@ def main(argv=None) -> int:
         train, val, _ = data.datasets()
         search = WeightSharingSearch(space, policy, train, val, out=args.out, epochs=args.epochs,
                                      batch_size=args.batch_size, final_samples=args.final_samples, seed=args.seed,
+                                     device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
                                      report=_nni_report if args.nni else None)
         result = search.run()
     except (ValueError, DataError, OSError) as exc:

@@ -80,14 +80,14 @@ def test_resuming_with_another_epoch_count_is_refused(tmp_path, capsys):
 
 
 def test_search_as_an_nnictl_trial(tmp_path, free_port):
-    """configs/search_ednas_darts.yml, shrunk to one seed and two epochs, through NNI's manager: the trial
+    """configs/search/darts-ednas.yml, shrunk to one seed and two epochs, through NNI's manager: the trial
     reports each epoch and the derived architecture, readable from NNI's database."""
     import sqlite3
 
     from nni_spaces import make_space
     from trials.experiments import final_results, load_config, run_experiment
 
-    config = load_config(ROOT / "configs" / "search_ednas_darts.yml")
+    config = load_config(ROOT / "configs" / "search" / "darts-ednas.yml")
     config.search_space = {"seed": {"_type": "choice", "_value": [3]}}
     config.max_trial_number = 1
     config.trial_command = ("python3 -m strategies.search --nni --space darts --policy ednas --data synthetic "
@@ -102,6 +102,16 @@ def test_search_as_an_nnictl_trial(tmp_path, free_port):
     assert len(epochs) == 2
     reported = json.loads(json.loads(epochs[0][0]))
     assert {"default", "entropy", "shared_weight_accuracy"} <= set(reported)
+
+    # the folder `nnictl tensorboard start` reads: <trial output>/tensorboard, one point per epoch
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (board,) = (tmp_path / exp_id).glob("environments/*/trials/*/tensorboard")  # NNI 3.0's trial folders
+    events = EventAccumulator(str(board)).Reload()
+    assert {"policy/probabilities", "policy/sampled_shares"} <= set(events.Tags()["images"])
+    assert [e.step for e in events.Images("policy/probabilities")] == [0, 1]
+    rewards = [e.value for e in events.Scalars("search/mean_reward")]
+    assert rewards == pytest.approx([json.loads(json.loads(row[0]))["default"] for row in epochs])
 
 
 def test_multi_trial_policy_tuner_under_concurrency_2(tmp_path, free_port):
@@ -130,3 +140,39 @@ def test_multi_trial_policy_tuner_under_concurrency_2(tmp_path, free_port):
         assert record["accuracy"] == trial["default"]
         assert space.canonical(record["trained_arch"]) == space.canonical(trial["arch"])
     assert state["policy"]["updates"] == 2
+
+
+def test_one_search_config_per_space_and_policy():
+    """configs/search/ holds a valid nnictl config for each space x policy, equal to what the template writes."""
+    import shlex
+
+    from nni_spaces import SPACES
+    from strategies import POLICIES
+    from strategies.configs import FOLDER, main
+    from strategies.search import build_parser
+    from trials.experiments import load_config
+
+    assert main(["--check"]) == 0
+    for space in SPACES:
+        for policy in POLICIES:
+            config = load_config(FOLDER / f"{space}-{policy}.yml")
+            words = shlex.split(config.trial_command)
+            assert words[:3] == ["python3", "-m", "strategies.search"]
+            args = build_parser().parse_args(words[3:])
+            assert (args.space, args.policy, args.nni) == (space, policy, True)
+            assert config.search_space == {"seed": {"_type": "choice", "_value": [0, 1, 2]}}
+
+
+def test_tensorboard_folder_is_linked_where_the_nni_web_ui_looks(tmp_path, monkeypatch):
+    """NNI 3.0's web UI starts TensorBoard on <experiment>/trials/<id>/output/tensorboard, not on the trial's
+    output folder; trials/nni_tensorboard.py links the first to the second (and does nothing outside NNI)."""
+    from trials.nni_tensorboard import tensorboard_dir
+
+    assert tensorboard_dir(tmp_path / "plain") == tmp_path / "plain" / "tensorboard"
+    out = tmp_path / "exp" / "environments" / "local-env" / "trials" / "Ab1cD"
+    monkeypatch.setenv("NNI_OUTPUT_DIR", str(out))
+    monkeypatch.setenv("NNI_TRIAL_JOB_ID", "Ab1cD")
+    board = tensorboard_dir(out)
+    (board / "events.x").write_text("e")
+    assert (tmp_path / "exp" / "trials" / "Ab1cD" / "output" / "tensorboard" / "events.x").read_text() == "e"
+    assert tensorboard_dir(out) == board  # a second call (a resumed search) keeps the link
