@@ -8,6 +8,7 @@ import os
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import imsave
 
 
 def _matrix(tables: dict) -> tuple[np.ndarray, list[str], list[list[str]]]:
@@ -29,8 +30,11 @@ def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: b
     matrix, labels, names = _matrix(tables)
     if normalise:
         matrix = matrix / np.nansum(matrix, axis=1, keepdims=True).clip(min=1e-12)
-    fig = Figure(figsize=(max(6, 0.6 * matrix.shape[1] + 4), max(3, 0.22 * len(labels) + 1)))
-    FigureCanvasAgg(fig)
+    width, height = max(6, 0.6 * matrix.shape[1] + 4), max(3, 0.22 * len(labels) + 1)
+    fig = Figure(figsize=(width, height), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    # fixed margins in inches (room for the decision labels and the colour bar): one rendering, not three
+    fig.subplots_adjust(left=1.4 / width, right=1 - 1.1 / width, bottom=0.5 / height, top=1 - 0.35 / height)
     ax = fig.add_subplot()
     image = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0, vmax=np.nanmax(matrix) if matrix.size else 1)
     ax.set_yticks(range(len(labels)), labels, fontsize=6)
@@ -40,12 +44,10 @@ def draw_heatmap(tables: dict, path: str | os.PathLike, title: str, normalise: b
             best = int(np.nanargmax(matrix[row, :len(row_names)]))
             ax.text(best, row, row_names[best], fontsize=5, ha="center", va="center", color="white")
     fig.colorbar(image, ax=ax, fraction=0.03)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.set_dpi(100)
-    canvas = fig.canvas
+    ax.set_title(title, fontsize=9)
     canvas.draw()
+    picture = np.asarray(canvas.buffer_rgba())[..., :3].copy()
     tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=100)
+    imsave(tmp, picture, format="png")
     os.replace(tmp, path)
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return picture

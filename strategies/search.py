@@ -6,6 +6,9 @@ then one pass over the validation split updating the policy, each update from
 ``policy.hparams["samples_per_update"]`` architectures scored (top-1) on the current validation
 minibatch. The final architecture: ``final_samples`` (100) sampled, each scored on one validation
 minibatch with the shared weights, the best kept (EDNAS section 3.4); all of them saved with scores.
+For the studies (``trials/studies.py``): ``snapshot_epochs`` derive the same way after those epochs too
+(the best architecture by shared-weight reward at the first epoch, say), and ``probe_epoch`` /
+``probe_k`` sample K architectures after that epoch and score each on the whole validation split.
 
     python -m strategies.search --space ednas-cell --policy ednas --data digits --epochs 3 --out results/s1
 
@@ -43,11 +46,20 @@ class WeightSharingSearch:
     def __init__(self, space, policy, train_set, val_set, *, out: str | os.PathLike, epochs: int = 10,
                  batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 3e-4,
                  grad_clip: float = 5.0, final_samples: int = 100, seed: int = 0, device: str = "cpu",
+                 figures_every: int = 1, snapshot_epochs=(), probe_epoch: int | None = None, probe_k: int = 20,
                  report=None, log=print):
         from .supernet import Supernet
 
-        if epochs < 1 or batch_size < 1 or final_samples < 1:
-            raise ValueError("epochs, batch_size and final_samples must be positive integers")
+        if epochs < 1 or batch_size < 1 or final_samples < 1 or figures_every < 0:
+            raise ValueError("epochs, batch_size and final_samples must be positive integers, figures_every >= 0")
+        self.figures_every = figures_every
+        self.snapshot_epochs = sorted({int(e) for e in snapshot_epochs})
+        if any(not 0 <= e < epochs for e in self.snapshot_epochs) or (
+                probe_epoch is not None and not 0 <= probe_epoch < epochs) or probe_k < 1:
+            raise ValueError(f"snapshot and probe epochs must lie in 0..{epochs - 1} and probe_k be positive")
+        self.probe_epoch, self.probe_k = probe_epoch, probe_k
+        self.snapshots: dict[int, dict] = {}  # epoch -> the derived architecture after it
+        self.probe: list[dict] = []           # [{arch, reward}] sampled after probe_epoch
         self.space, self.policy, self.out = space, policy, Path(out)
         self.epochs, self.final_samples, self.grad_clip, self.seed = epochs, final_samples, grad_clip, seed
         self.report, self.log, self.device = report, log, torch.device(device)
@@ -101,9 +113,7 @@ class WeightSharingSearch:
         """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5) as PNG files,
         and both with the epoch's scalars as TensorBoard images and scalars; done in a background thread
         (drawing costs about as much as a small epoch); the next call or the end of :meth:`run` waits for it."""
-        from torch.utils.tensorboard import SummaryWriter
-
-        from trials.nni_tensorboard import tensorboard_dir
+        from trials.nni_tensorboard import summary_writer
 
         from .heatmaps import draw_heatmap
 
@@ -117,7 +127,7 @@ class WeightSharingSearch:
             sampled = draw_heatmap(tables, self.out / f"sampled_epoch{epoch:03d}.png",
                                    f"cumulative sampling shares, {name}", normalise=True)
             if self._writer is None:
-                self._writer = SummaryWriter(str(tensorboard_dir(self.out)))
+                self._writer = summary_writer(self.out)
             for key, value in scalars.items():
                 self._writer.add_scalar(f"search/{key}", value, epoch)
             self._writer.add_image("policy/probabilities", policy, epoch, dataformats="HWC")
@@ -155,7 +165,8 @@ class WeightSharingSearch:
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self) -> None:
-        state = {"epoch": self.epoch, "epochs": self.epochs, "history": self.history, "sampled": self.sampled, "supernet": self.supernet.state_dict(),
+        state = {"epoch": self.epoch, "epochs": self.epochs, "history": self.history, "sampled": self.sampled,
+                 "snapshots": self.snapshots, "probe": self.probe, "supernet": self.supernet.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "policy": self.policy.state(), "torch_rng": torch.get_rng_state(),
                  "loader_rng": self.loader_rng.get_state()}
@@ -176,6 +187,7 @@ class WeightSharingSearch:
         torch.set_rng_state(state["torch_rng"])
         self.loader_rng.set_state(state["loader_rng"])
         self.epoch, self.history, self.sampled = state["epoch"], state["history"], state["sampled"]
+        self.snapshots, self.probe = state.get("snapshots", {}), state.get("probe", [])
         self.log(f"[search] resumed from {path} after epoch {self.epoch}")
         return True
 
@@ -190,9 +202,14 @@ class WeightSharingSearch:
                      "seconds": time.time() - started}
             stats["shared_weight_accuracy"] = stats["mean_reward"]
             self.history.append(stats)
+            if self.epoch in self.snapshot_epochs:
+                self.snapshots[self.epoch] = self._best_of_samples(keep_candidates=False)
+            if self.epoch == self.probe_epoch:
+                self.probe = self._probe()
             self.epoch += 1
             self._save()
-            self._draw(stats)
+            if self.figures_every and (self.epoch % self.figures_every == 0 or self.epoch == self.epochs):
+                self._draw(stats)
             self.log(f"[search] epoch {stats['epoch']}: loss {train_loss:.3f}, mean reward {stats['mean_reward']:.3f}, "
                      f"policy entropy {stats['entropy']:.2f} ({stats['seconds']:.1f} s)")
             if self.report:
@@ -205,7 +222,7 @@ class WeightSharingSearch:
             if self._writer is not None:
                 self._writer.close()
 
-    def derive(self) -> dict:
+    def _best_of_samples(self, keep_candidates: bool = True) -> dict:
         """Sample ``final_samples`` architectures, score each on one validation minibatch, keep the best."""
         x, y = next(iter(DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)))
         x, y = x.to(self.device), y.to(self.device)
@@ -215,10 +232,29 @@ class WeightSharingSearch:
             arch = self.policy.sample()
             candidates.append({"arch": arch, "score": self._score(arch, x, y)})
         best = max(candidates, key=lambda c: c["score"])
-        result = {"arch": {k: best["arch"][k] for k in self.space.active(best["arch"])}, "score": best["score"],
-                  "genotype": self.space.genotype(best["arch"]), "policy": self.policy.name, "space": self.space.name,
-                  "epochs": self.history, "probabilities": self.policy.probabilities(),
-                  "candidates": candidates, "seed": self.seed}
+        found = {"arch": {k: best["arch"][k] for k in self.space.active(best["arch"])}, "score": best["score"],
+                 "genotype": self.space.genotype(best["arch"])}
+        return {**found, "candidates": candidates} if keep_candidates else found
+
+    def _probe(self) -> list[dict]:
+        """``probe_k`` architectures sampled from the policy, each scored with the shared weights on the whole
+        validation split (seed 000 Figure 1: does this reward predict the accuracy after retraining?)."""
+        self.supernet.train()  # batch statistics, see _score
+        loader = DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)
+        probe = []
+        for _ in range(self.probe_k):
+            arch = self.policy.sample()
+            correct = sum(self._score(arch, x.to(self.device), y.to(self.device)) * len(y) for x, y in loader)
+            probe.append({"arch": {k: arch[k] for k in self.space.active(arch)},
+                          "reward": correct / len(loader.dataset)})
+        return probe
+
+    def derive(self) -> dict:
+        """The final architecture (:meth:`_best_of_samples`), written with everything else to ``result.json``."""
+        best = self._best_of_samples()
+        result = {**best, "policy": self.policy.name, "space": self.space.name, "epochs": self.history,
+                  "probabilities": self.policy.probabilities(), "seed": self.seed,
+                  "snapshots": {str(e): v for e, v in self.snapshots.items()}, "probe": self.probe}
         text = json.dumps(result, indent=1)
         atomic_write(self.out / "result.json", lambda f: f.write(text + "\n"))
         if self.report:
@@ -248,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cells", type=int, default=5, help="cells (cell spaces) or layers (enas-macro)")
     parser.add_argument("--final-samples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figures-every", type=int, default=1, metavar="N",
+                        help="heatmaps and TensorBoard every N epochs and after the last (0: never; each costs ~1 s "
+                        "of CPU in a background thread)")
     parser.add_argument("--device", help="torch device for the supernet (default: cuda when torch sees one, else cpu)")
     parser.add_argument("--out", help="folder for the checkpoint and result.json (resumes from it); "
                         "default under an NNI trial: its output folder")
@@ -283,6 +322,7 @@ def main(argv=None) -> int:
         search = WeightSharingSearch(space, policy, train, val, out=args.out, epochs=args.epochs,
                                      batch_size=args.batch_size, final_samples=args.final_samples, seed=args.seed,
                                      device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                                     figures_every=args.figures_every,
                                      report=_nni_report if args.nni else None)
         result = search.run()
     except (ValueError, DataError, OSError) as exc:

@@ -4,11 +4,14 @@ NNI 3.0 dropped ``nnictl tensorboard``; its web UI still starts TensorBoard for 
 the local training service it looks in ``<experiment>/trials/<trial id>/output/tensorboard`` while the
 trial's output folder (``NNI_OUTPUT_DIR``) is ``<experiment>/environments/<env>/trials/<trial id>``, and
 nothing copies one to the other. :func:`tensorboard_dir` returns ``<out>/tensorboard`` and, in a local
-NNI trial, links the web UI's folder to it.
+NNI trial, links the web UI's folder to it. :func:`summary_writer` opens a writer there without letting
+TensorBoard import TensorFlow (seconds, and unused: the stub TensorBoard ships writes the same files).
 """
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 
@@ -27,3 +30,12 @@ def tensorboard_dir(out: str | os.PathLike) -> Path:
             if not expected.exists() and not expected.is_symlink():
                 expected.symlink_to(board, target_is_directory=True)
     return board
+
+
+def summary_writer(out: str | os.PathLike):
+    """A ``torch.utils.tensorboard.SummaryWriter`` on :func:`tensorboard_dir` ``(out)``."""
+    # TensorBoard's documented switch to its TensorFlow stub is the importability of this module
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(tensorboard_dir(out)))

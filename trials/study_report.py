@@ -1,0 +1,206 @@
+"""Tables and plots of a finished study experiment (``trials/study_tuner.py``), as Markdown, CSV and PNG.
+
+    python -m trials.study_report EXPERIMENT_ID [--workdir ~/nni-experiments] [--out results/study-ID]
+
+Results are read from NNI's database and matched by the job number and architecture each trial reports
+(never by NNI's parameter bookkeeping, DESIGN.md). Accuracies are test accuracies after retraining.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from .experiments import final_results
+from .tabular_data import atomic_write
+from .study_tuner import STATE_FILE
+
+
+def load_study(exp_dir: str | os.PathLike) -> tuple[str, list[dict], list[dict]]:
+    """The study's name, its jobs (from the tuner's state) and the results the trials reported."""
+    path = Path(exp_dir) / "checkpoint" / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: is {Path(exp_dir).name} a study experiment?")
+    state = json.loads(path.read_text())
+    results = [r for r in final_results(exp_dir) if isinstance(r.get("job"), int)]
+    return state["study"], state["jobs"], results
+
+
+def _mean_std(values) -> str:
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return "n/a"
+    return f"{values.mean():.4f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.4f}"
+
+
+def _retrained(results: list[dict], source: str) -> list[dict]:
+    return sorted((r for r in results if r.get("kind") == "retrain" and r.get("tag", {}).get("source") == source),
+                  key=lambda r: r["job"])
+
+
+def learning_progress(results: list[dict]) -> dict:
+    """Seed 000 Table 1: first-epoch vs final architecture per (policy, seed), paired t-test per policy."""
+    initial = {(r["tag"]["policy"], r["tag"]["search_seed"]): r for r in _retrained(results, "initial")}
+    final = {(r["tag"]["policy"], r["tag"]["search_seed"]): r for r in _retrained(results, "final")}
+    rows = [{"policy": p, "seed": s, "initial_test_acc": initial[p, s]["test_acc"],
+             "final_test_acc": final[p, s]["test_acc"], "change": final[p, s]["test_acc"] - initial[p, s]["test_acc"]}
+            for p, s in sorted(set(initial) & set(final))]
+    lines = ["| policy | seeds | initial (test acc) | final (test acc) | mean change | paired t-test p |",
+             "|---|---|---|---|---|---|"]
+    summary = {}
+    for policy in sorted({r["policy"] for r in rows}):
+        mine = [r for r in rows if r["policy"] == policy]
+        a, b = [r["initial_test_acc"] for r in mine], [r["final_test_acc"] for r in mine]
+        diff = np.subtract(b, a)
+        p = float(stats.ttest_rel(b, a).pvalue) if len(mine) > 1 and np.any(diff != diff[0]) else float("nan")
+        summary[policy] = {"n": len(mine), "initial": _mean_std(a), "final": _mean_std(b),
+                           "mean_change": float(diff.mean()), "paired_t_p": p}
+        lines.append(f"| {policy} | {len(mine)} | {_mean_std(a)} | {_mean_std(b)} | {diff.mean():+.4f} | {p:.3g} |")
+    return {"rows": rows, "summary": summary, "table": lines}
+
+
+def reward_vs_accuracy(results: list[dict]) -> dict:
+    """Seed 000 Figure 1 / seed 002 Table 3: shared-weight reward vs accuracy after retraining."""
+    probes = _retrained(results, "probe")
+    rows = [{"policy": r["tag"]["policy"], "seed": r["tag"]["search_seed"], "index": r["tag"]["index"],
+             "reward": r["tag"]["reward"], "test_acc": r["test_acc"], "val_acc": r["val_acc"]} for r in probes]
+    lines = ["| policy | seed | architectures | Kendall τ (p) | Spearman ρ (p) |", "|---|---|---|---|---|"]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["policy"], r["seed"]), []).append(r)
+    for policy in sorted({r["policy"] for r in rows}):
+        groups.setdefault((policy, "all"), [r for r in rows if r["policy"] == policy])
+    summary = {}
+    for (policy, seed), group in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        x, y = [r["reward"] for r in group], [r["test_acc"] for r in group]
+        if len(group) > 2 and len(set(x)) > 1 and len(set(y)) > 1:
+            tau, rho = stats.kendalltau(x, y), stats.spearmanr(x, y)
+            t, tp, r_, rp = float(tau.statistic), float(tau.pvalue), float(rho.statistic), float(rho.pvalue)
+        else:
+            t = tp = r_ = rp = float("nan")
+        summary[f"{policy}/{seed}"] = {"n": len(group), "kendall_tau": t, "kendall_p": tp, "spearman_rho": r_,
+                                       "spearman_p": rp}
+        lines.append(f"| {policy} | {seed} | {len(group)} | {t:.3f} ({tp:.3g}) | {r_:.3f} ({rp:.3g}) |")
+    return {"rows": rows, "summary": summary, "table": lines}
+
+
+def search_vs_random(results: list[dict]) -> dict:
+    """Seed 003: the distribution of retrained uniform samples, each policy's final architecture placed in it
+    (percentile, and relative improvement RI = 100 (acc - random mean) / random mean)."""
+    random = [r["test_acc"] for r in _retrained(results, "random")]
+    finals = _retrained(results, "final")
+    mean = float(np.mean(random)) if random else float("nan")
+    rows = [{"policy": "random", "seed": r["tag"]["index"], "test_acc": r["test_acc"]}
+            for r in _retrained(results, "random")]
+    lines = [f"Random architectures retrained: {len(random)}; test accuracy {_mean_std(random)}, "
+             f"min {min(random, default=float('nan')):.4f}, max {max(random, default=float('nan')):.4f}.", "",
+             "| policy | seed | test acc | percentile among random | RI (%) |", "|---|---|---|---|---|"]
+    summary = {"random": {"n": len(random), "mean": mean, "std": float(np.std(random, ddof=1)) if len(random) > 1
+                          else 0.0, "min": min(random, default=None), "max": max(random, default=None)}}
+    for r in finals:
+        acc = r["test_acc"]
+        pct = float(stats.percentileofscore(random, acc, kind="mean")) if random else float("nan")
+        ri = 100 * (acc - mean) / mean
+        rows.append({"policy": r["tag"]["policy"], "seed": r["tag"]["search_seed"], "test_acc": acc,
+                     "percentile": pct, "relative_improvement": ri})
+        lines.append(f"| {r['tag']['policy']} | {r['tag']['search_seed']} | {acc:.4f} | {pct:.1f} | {ri:+.2f} |")
+    for policy in sorted({r["tag"]["policy"] for r in finals}):
+        accs = [r["test_acc"] for r in finals if r["tag"]["policy"] == policy]
+        ri = [100 * (a - mean) / mean for a in accs]
+        summary[policy] = {"n": len(accs), "test_acc": _mean_std(accs), "mean_ri": float(np.mean(ri))}
+        lines.append(f"| {policy} | mean of {len(accs)} | {_mean_std(accs)} | | {np.mean(ri):+.2f} |")
+    return {"rows": rows, "summary": summary, "table": lines}
+
+
+ANALYSES = {"learning-progress": learning_progress, "reward-vs-accuracy": reward_vs_accuracy,
+            "search-vs-random": search_vs_random}
+
+
+def plot(study: str, analysis: dict, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    rows = analysis["rows"]
+    if study == "learning-progress":
+        for r in rows:
+            ax.plot([0, 1], [r["initial_test_acc"], r["final_test_acc"]], marker="o", alpha=0.7,
+                    label=f"{r['policy']} seed {r['seed']}")
+        ax.set_xticks([0, 1], ["best after epoch 1", "final"])
+        ax.set_ylabel("test accuracy after retraining")
+        ax.legend(fontsize=6)
+    elif study == "reward-vs-accuracy":
+        for policy in sorted({r["policy"] for r in rows}):
+            mine = [r for r in rows if r["policy"] == policy]
+            ax.scatter([r["reward"] for r in mine], [r["test_acc"] for r in mine], label=policy, alpha=0.7)
+        ax.set_xlabel("shared-weight validation accuracy (mid-search)")
+        ax.set_ylabel("test accuracy after retraining")
+        ax.legend(fontsize=7)
+    else:
+        random = [r["test_acc"] for r in rows if r["policy"] == "random"]
+        ax.hist(random, bins=min(20, max(3, len(random) // 2)), color="grey", alpha=0.7, label="random samples")
+        for i, r in enumerate(r for r in rows if r["policy"] != "random"):
+            ax.axvline(r["test_acc"], color=f"C{i % 10}", label=f"{r['policy']} seed {r['seed']}")
+        ax.set_xlabel("test accuracy after retraining")
+        ax.set_ylabel("architectures")
+        ax.legend(fontsize=6)
+    ax.set_title(study)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
+
+
+def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
+    """Write ``out/report.md``, ``out/results.csv``, ``out/summary.json`` and ``out/plot.png``."""
+    study, jobs, results = load_study(exp_dir)
+    analysis = ANALYSES[study](results)
+    out = Path(out)
+    retrains = [j for j in jobs if j["kind"] == "retrain"]
+    protocol = next((r["protocol"] for r in results if r.get("kind") == "retrain"), None)
+    missing = len([j for j in jobs if j["kind"] != "skip"]) - len({r["job"] for r in results})
+    header = [f"# {study}: experiment {Path(exp_dir).name}", "",
+              f"Jobs: {len(jobs)} ({len(retrains)} retrainings); results: {len(results)}; without a result: "
+              f"{missing}. Space: {jobs[0]['space']['name'] if jobs else '?'}; data: "
+              f"{jobs[0]['data']['name'] if jobs else '?'}. Retraining protocol: {json.dumps(protocol)}.", ""]
+    text = "\n".join(header + analysis["table"]) + "\n\n![plot](plot.png)\n"
+    atomic_write(out / "report.md", lambda f: f.write(text))
+    columns = sorted({k for r in analysis["rows"] for k in r})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(analysis["rows"])
+    atomic_write(out / "results.csv", lambda f: f.write(buffer.getvalue()))
+    summary = {"study": study, "experiment": Path(exp_dir).name, "protocol": protocol, **analysis}
+    atomic_write(out / "summary.json", lambda f: json.dump(summary, f, indent=1, default=float))
+    plot(study, analysis, out / "plot.png")
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trials.study_report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", help="the study experiment's id")
+    parser.add_argument("--workdir", default="~/nni-experiments", help="NNI's experiment working directory")
+    parser.add_argument("--out", help="output folder (default: results/study-<id>)")
+    args = parser.parse_args(argv)
+    exp_dir = Path(os.path.expanduser(args.workdir)) / args.experiment
+    try:
+        summary = build_report(exp_dir, args.out or Path("results") / f"study-{args.experiment}")
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"study_report: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(summary["table"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""One NNI experiment per study: the tuner hands out the study's weight-sharing searches, and, as their
+results come in, the retraining of the architectures each study needs (``trials/study_trial.py`` runs
+both). The web UI shows every search and every retraining; ``python -m trials.study_report`` turns the
+finished experiment into tables and plots.
+
+Studies (``classArgs.study``):
+
+- ``learning-progress`` (seed 000, Table 1): per policy and seed, a search that also derives its best
+  architecture after the first epoch; the first-epoch and the final architecture are both retrained.
+- ``reward-vs-accuracy`` (seed 000 Figure 1, seed 002 Table 3): per policy and seed, a search that samples
+  ``k`` architectures after epoch ``probe_epoch`` and scores them with the shared weights; all retrained.
+- ``search-vs-random`` (seed 003): ``k`` uniform samples of the space retrained, and each policy's final
+  architecture per seed.
+
+Every retraining uses the same protocol and retraining seed, so accuracies compare. The number of jobs is
+known from the start (:meth:`StudyTuner.total_jobs`; the config's ``maxTrialNumber`` must equal it): a
+search that fails is replaced by "skip" jobs for the retrainings it would have asked for. Requests NNI makes
+while the next jobs wait on a search are held and served through NNI's ``st_callback`` when they exist
+(a ``NoMoreTrialError`` would end the experiment early, DESIGN.md). Results are matched to jobs by the
+``job`` number each trial reports, never by NNI's parameter bookkeeping (NNI issue #5726).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import nni
+from nni.tuner import Tuner
+
+from .tabular_data import atomic_write
+
+_logger = logging.getLogger(__name__)
+STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random")
+# the registries' names (nni_spaces.SPACES, strategies.POLICIES; a test keeps them equal), written out so
+# that building the tuner imports no torch: NNI drops a tuner slow to construct
+SPACE_NAMES = ("enas-macro", "enas-micro", "darts", "ednas-cell")
+POLICY_NAMES = ("uniform", "ednas", "enas-lstm")
+STATE_FILE = "study_tuner_state.json"
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"classArgs: {name} must be a positive integer, got {value!r}")
+    return value
+
+
+class StudyTuner(Tuner):
+    """``classArgs``: ``study`` (one of :data:`STUDIES`), ``space`` and ``space_args`` (the search network),
+    ``retrain_space_args`` (the retrained network; default the same), ``policies``, ``seeds``, ``data`` and
+    ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
+    (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
+    ``probe_epoch`` (default: the middle epoch), ``threads`` (torch threads per trial)."""
+
+    def __init__(self, study: str = "learning-progress", space: str = "darts", space_args: dict | None = None,
+                 retrain_space_args: dict | None = None, policies=("ednas",), seeds=(0, 1, 2), data: str = "digits",
+                 data_dir: str | None = None, search: dict | None = None, retrain: dict | None = None,
+                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, threads: int = 1):
+        if study not in STUDIES:
+            raise ValueError(f"classArgs: study must be one of {', '.join(STUDIES)}, got {study!r}")
+        if space not in SPACE_NAMES:
+            raise ValueError(f"classArgs: space must be one of {', '.join(SPACE_NAMES)}, got {space!r}")
+        policies, seeds = list(policies), list(seeds)
+        if not policies or any(p not in POLICY_NAMES for p in policies):
+            raise ValueError(f"classArgs: policies must be a list from {', '.join(POLICY_NAMES)}, got {policies!r}")
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {seeds!r}")
+        search = {"epochs": 10, "batch_size": 64, "final_samples": 100, "figures_every": 0, **(search or {})}
+        epochs = _positive("search.epochs", search["epochs"])
+        probe_epoch = epochs // 2 if probe_epoch is None else probe_epoch
+        if study == "reward-vs-accuracy" and not 0 <= probe_epoch < epochs:
+            raise ValueError(f"classArgs: probe_epoch must lie in 0..{epochs - 1}, got {probe_epoch!r}")
+        self.study, self.k = study, _positive("k", k)
+        self.data = {"name": data, "data_dir": data_dir, "threads": _positive("threads", threads)}
+        self.search_space = {"name": space, "args": dict(space_args or {})}
+        self.retrain_space = {"name": space, "args": dict(space_args or {}, **(retrain_space_args or {}))}
+        self.search_options = dict(search, **{"learning-progress": {"snapshot_epochs": [0]},
+                                              "reward-vs-accuracy": {"probe_epoch": probe_epoch, "probe_k": k},
+                                              "search-vs-random": {}}[study])
+        self.retrain = {"epochs": 10, "batch_size": 64, **(retrain or {})}
+        self.retrain_seed = retrain_seed
+        self.policies, self.seeds = policies, seeds
+        self.dir = Path(os.environ.get("NNI_CHECKPOINT_DIRECTORY", "."))
+        self._lock = threading.Lock()
+        self._callback = None
+        self._held: list[int] = []       # parameter ids NNI asked for while no job was ready
+        self.jobs: list[dict] = []       # every job's parameters, by job number
+        self.queue: list[int] = []       # job numbers not yet handed out
+        self.done: dict[int, dict] = {}  # job number -> its reported result
+        self._started = False
+        self.issued: dict[int, int] = {}  # NNI parameter id -> job number handed out with it
+
+    def children(self) -> int:
+        """Retraining jobs each search asks for."""
+        return {"learning-progress": 2, "reward-vs-accuracy": self.k, "search-vs-random": 1}[self.study]
+
+    def total_jobs(self) -> int:
+        """Every trial the study runs: its ``maxTrialNumber``."""
+        searches = len(self.policies) * len(self.seeds)
+        return searches * (1 + self.children()) + (self.k if self.study == "search-vs-random" else 0)
+
+    # ----- jobs -----
+    def _add(self, kind: str, **params) -> None:
+        job = {"job": len(self.jobs), "kind": kind, "data": self.data, **params}
+        self.jobs.append(job)
+        self.queue.append(job["job"])
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self.study == "search-vs-random":
+            from nni_spaces import make_space
+
+            space = make_space(self.retrain_space["name"], **self._shape_free(self.retrain_space["args"]))
+            for index in range(self.k):
+                arch = space.sample(seed=10_000 + index)
+                self._retrain({k: arch[k] for k in space.active(arch)}, {"source": "random", "index": index})
+        for policy in self.policies:
+            for seed in self.seeds:
+                self._add("search", space=self.search_space, policy=policy, seed=seed, search=self.search_options)
+
+    @staticmethod
+    def _shape_free(args: dict) -> dict:
+        """Space arguments without the data's shape: decisions do not depend on it."""
+        return {k: v for k, v in args.items() if k not in ("in_channels", "num_classes", "image_size")}
+
+    def _retrain(self, arch: dict, tag: dict) -> None:
+        self._add("retrain", space=self.retrain_space, arch=arch, seed=self.retrain_seed, train=self.retrain,
+                  tag=tag)
+
+    def _after_search(self, job: dict, result: dict) -> None:
+        """Queue the retraining jobs a finished search asks for."""
+        tag = {"policy": job["policy"], "search_seed": job["seed"], "search_job": job["job"]}
+        if self.study == "learning-progress":
+            self._retrain(result["snapshots"]["0"]["arch"], {**tag, "source": "initial"})
+            self._retrain(result["arch"], {**tag, "source": "final"})
+        elif self.study == "reward-vs-accuracy":
+            for index, probe in enumerate(result["probe"]):
+                self._retrain(probe["arch"], {**tag, "source": "probe", "index": index, "reward": probe["reward"]})
+        else:
+            self._retrain(result["arch"], {**tag, "source": "final"})
+
+    # ----- NNI's side -----
+    def update_search_space(self, search_space):
+        pass  # the jobs are the study's, not a search space's
+
+    def generate_multiple_parameters(self, parameter_id_list, **kwargs):
+        with self._lock:
+            self._start()
+            self._callback = kwargs.get("st_callback", self._callback)
+            out = []
+            for pid in parameter_id_list:
+                if self.queue:
+                    out.append(self._issue(pid))
+                elif not self.finished:
+                    self._held.append(pid)
+            self._save()
+            return out
+
+    def generate_parameters(self, parameter_id, **kwargs):
+        params = self.generate_multiple_parameters([parameter_id], **kwargs)
+        if not params:
+            raise nni.NoMoreTrialError("the study has no job ready")
+        return params[0]
+
+    @property
+    def finished(self) -> bool:
+        """Every job handed out has reported and nothing is left to hand out."""
+        return self._started and not self.queue and len(self.done) == len(self.jobs)
+
+    def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
+        with self._lock:
+            result = value if isinstance(value, dict) else {}
+            number = result.get("job")
+            if not isinstance(number, int) or not 0 <= number < len(self.jobs) or number in self.done:
+                _logger.warning("result ignored: no job %r waits for it", number)
+                return
+            self.done[number] = result
+            job = self.jobs[number]
+            if job["kind"] == "search":
+                self._after_search(job, result)
+            self._serve_held()
+            self._save()
+
+    def _issue(self, parameter_id: int) -> dict:
+        job = self.jobs[self.queue.pop(0)]
+        self.issued[parameter_id] = job["job"]
+        return job
+
+    def _serve_held(self) -> None:
+        while self._held and self.queue and self._callback is not None:
+            pid = self._held.pop(0)
+            self._callback(pid, self._issue(pid))
+
+    def trial_end(self, parameter_id, success, **kwargs):
+        """A search that ended without a result is replaced by skip jobs for the retrainings it would have
+        queued, so the experiment still reaches its ``maxTrialNumber``; a failed retraining just has no result
+        (the report lists what is missing)."""
+        with self._lock:
+            number = self.issued.get(parameter_id)
+            if success or number is None or number in self.done or self.jobs[number]["kind"] != "search":
+                return
+            _logger.warning("search job %d failed; its %d retraining jobs are skipped", number, self.children())
+            self.done[number] = {"job": number, "kind": "search", "failed": True}
+            for _ in range(self.children()):
+                self._add("skip")
+            self._serve_held()
+            self._save()
+
+    def _save(self) -> None:
+        state = {"study": self.study, "jobs": self.jobs, "queue": self.queue,
+                 "done": {str(k): v for k, v in self.done.items()}}
+        text = json.dumps(state, default=float)
+        atomic_write(self.dir / STATE_FILE, lambda f: f.write(text))
+
+    def import_data(self, data):
+        pass
