@@ -3,20 +3,37 @@ behind one interface (``sample``, ``evaluate``, ``update``, ``probabilities``, `
 and one REINFORCE (``strategies/base.py``)."""
 from __future__ import annotations
 
-from .base import Evaluation, Policy
-from .decisions import Decision, space_decisions
-from .ednas import EdnasPolicy
-from .enas_lstm import EnasController
-from .uniform import UniformPolicy
+import importlib
 
-POLICIES = {"uniform": UniformPolicy, "ednas": EdnasPolicy, "enas-lstm": EnasController}
+# the spaces' command-line names (nni_spaces.SPACES, which imports torch; a test keeps the two equal), for
+# tuners that must validate classArgs before NNI's 10-second connection deadline
+SPACE_NAMES = ("enas-macro", "enas-micro", "darts", "ednas-cell")
+POLICY_CLASSES = {"uniform": ".uniform:UniformPolicy", "ednas": ".ednas:EdnasPolicy",
+                  "enas-lstm": ".enas_lstm:EnasController"}
+_LAZY = {"Evaluation": ".base", "Policy": ".base", "Decision": ".decisions", "space_decisions": ".decisions",
+         "EdnasPolicy": ".ednas", "EnasController": ".enas_lstm", "UniformPolicy": ".uniform"}
 
 
-def make_policy(name: str, space, **kwargs) -> Policy:
+def __getattr__(name):
+    """Import torch-backed members on first use, so that importing ``strategies.tuner`` (which NNI's
+    dispatcher does before it must connect, within 10 s) stays light."""
+    if name == "POLICIES":
+        return {key: _load(path) for key, path in POLICY_CLASSES.items()}
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load(path: str):
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module, __name__), attr)
+
+
+def make_policy(name: str, space, **kwargs):
     """A policy by name (``uniform``, ``ednas``, ``enas-lstm``) over ``space``."""
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
-    return POLICIES[name](space, **kwargs)
+    if name not in POLICY_CLASSES:
+        raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_CLASSES)}")
+    return _load(POLICY_CLASSES[name])(space, **kwargs)
 
 
 __all__ = ["Decision", "Evaluation", "Policy", "POLICIES", "EdnasPolicy", "EnasController", "UniformPolicy",

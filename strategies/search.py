@@ -271,11 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     from nni_spaces import SPACES
     from trials.image_data import IMAGE_DATASETS
 
-    from . import POLICIES
+    from . import POLICY_CLASSES
 
     parser = argparse.ArgumentParser(prog="python -m strategies.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", choices=list(SPACES), default="ednas-cell")
-    parser.add_argument("--policy", choices=list(POLICIES), default="ednas")
+    parser.add_argument("--policy", choices=list(POLICY_CLASSES), default="ednas")
     parser.add_argument("--data", choices=list(IMAGE_DATASETS), default="digits")
     parser.add_argument("--data-dir", help="folder holding CIFAR in torchvision's layout")
     parser.add_argument("--epochs", type=int, default=10)

@@ -32,12 +32,11 @@ class PolicyTuner(Tuner):
     def __init__(self, space: str = "ednas-cell", space_args: dict | None = None, policy: str = "ednas",
                  policy_args: dict | None = None, seed: int = 0, data: str = "digits", data_dir: str | None = None,
                  epochs: int = 5, batch_size: int = 64):
-        from nni_spaces import SPACES
+        from . import POLICY_CLASSES, SPACE_NAMES
 
-        from . import POLICIES
-
-        if space not in SPACES or policy not in POLICIES:
-            raise ValueError(f"classArgs: space must be one of {list(SPACES)} and policy one of {list(POLICIES)}")
+        if space not in SPACE_NAMES or policy not in POLICY_CLASSES:
+            raise ValueError(f"classArgs: space must be one of {list(SPACE_NAMES)} and policy one of "
+                             f"{list(POLICY_CLASSES)}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"classArgs: seed must be a non-negative integer, got {seed!r}")
         self.spec = {"name": space, "args": dict(space_args or {})}

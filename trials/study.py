@@ -34,6 +34,22 @@ def study_config(path, overrides: dict | None = None, concurrency: int | None = 
     return config
 
 
+def finished_for(config):
+    """``run_experiment``'s ``finished``: the study tuner's saved state says every job is over. (NNI reports
+    TUNER_NO_MORE_TRIAL whenever the tuner holds a request back while it waits on a search.)"""
+    import json
+
+    from .study_tuner import STATE_FILE, study_finished
+
+    def finished(experiment_id: str) -> bool:
+        path = experiment_dir(config, experiment_id) / "checkpoint" / STATE_FILE
+        try:
+            return study_finished(json.loads(path.read_text()))
+        except (FileNotFoundError, ValueError):
+            return False
+    return finished
+
+
 def _override(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -55,7 +71,7 @@ def main(argv=None) -> int:
 
     try:
         config = study_config(args.config, dict(args.set), args.concurrency)
-        exp_id = run_experiment(config, args.port, label=config.experiment_name)
+        exp_id = run_experiment(config, args.port, label=config.experiment_name, finished=finished_for(config))
         out = Path(args.out or Path("results") / f"study-{exp_id}")
         summary = build_report(experiment_dir(config, exp_id), out)
     except (ConfigError, RuntimeError, FileNotFoundError) as exc:

@@ -30,14 +30,13 @@ from pathlib import Path
 import nni
 from nni.tuner import Tuner
 
+from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
+
 from .tabular_data import atomic_write
 
 _logger = logging.getLogger(__name__)
 STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random")
-# the registries' names (nni_spaces.SPACES, strategies.POLICIES; a test keeps them equal), written out so
-# that building the tuner imports no torch: NNI drops a tuner slow to construct
-SPACE_NAMES = ("enas-macro", "enas-micro", "darts", "ednas-cell")
-POLICY_NAMES = ("uniform", "ednas", "enas-lstm")
+POLICY_NAMES = tuple(POLICY_CLASSES)
 STATE_FILE = "study_tuner_state.json"
 
 
@@ -45,6 +44,11 @@ def _positive(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"classArgs: {name} must be a positive integer, got {value!r}")
     return value
+
+
+def study_finished(state: dict) -> bool:
+    """Whether a study tuner's state (as saved) has every job reported or failed and none left to hand out."""
+    return not state["queue"] and all(j["kind"] == "skip" or str(j["job"]) in state["done"] for j in state["jobs"])
 
 
 class StudyTuner(Tuner):
@@ -168,8 +172,8 @@ class StudyTuner(Tuner):
 
     @property
     def finished(self) -> bool:
-        """Every job handed out has reported and nothing is left to hand out."""
-        return self._started and not self.queue and len(self.done) == len(self.jobs)
+        """Every job has reported or failed and nothing is left to hand out."""
+        return self._started and study_finished(self._state())
 
     def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
         with self._lock:
@@ -201,19 +205,23 @@ class StudyTuner(Tuner):
         (the report lists what is missing)."""
         with self._lock:
             number = self.issued.get(parameter_id)
-            if success or number is None or number in self.done or self.jobs[number]["kind"] != "search":
+            if success or number is None or number in self.done:
                 return
-            _logger.warning("search job %d failed; its %d retraining jobs are skipped", number, self.children())
-            self.done[number] = {"job": number, "kind": "search", "failed": True}
-            for _ in range(self.children()):
-                self._add("skip")
-            self._serve_held()
+            kind = self.jobs[number]["kind"]
+            self.done[number] = {"job": number, "kind": kind, "failed": True}
+            if kind == "search":
+                _logger.warning("search job %d failed; its %d retraining jobs are skipped", number, self.children())
+                for _ in range(self.children()):
+                    self._add("skip")
+                self._serve_held()
             self._save()
 
+    def _state(self) -> dict:
+        return {"study": self.study, "jobs": self.jobs, "queue": self.queue,
+                "done": {str(k): v for k, v in self.done.items()}}
+
     def _save(self) -> None:
-        state = {"study": self.study, "jobs": self.jobs, "queue": self.queue,
-                 "done": {str(k): v for k, v in self.done.items()}}
-        text = json.dumps(state, default=float)
+        text = json.dumps(self._state(), default=float)
         atomic_write(self.dir / STATE_FILE, lambda f: f.write(text))
 
     def import_data(self, data):

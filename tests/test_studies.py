@@ -1,0 +1,154 @@
+"""The seeds' studies as NNI experiments (issue 5): each study end to end at a tiny budget through NNI's
+manager with trialConcurrency 2, producing its table, CSV and plot; results keyed on what trials trained."""
+import csv
+import json
+
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = {"data": "synthetic", "space_args": {"width": 4, "num_cells": 3}, "threads": 1,
+        "search": {"epochs": 2, "batch_size": 64, "final_samples": 5},
+        "retrain": {"epochs": 1, "batch_size": 64}}
+
+
+def run_study(name, tmp_path, free_port, **overrides):
+    from trials.experiments import experiment_dir, run_experiment
+    from trials.study import finished_for, study_config
+    from trials.study_report import build_report
+
+    config = study_config(ROOT / "configs" / "studies" / f"{name}.yml", {**TINY, **overrides}, concurrency=2)
+    config.trial_code_directory = str(ROOT)
+    config.tuner.code_directory = str(ROOT)
+    config.experiment_working_directory = str(tmp_path)
+    exp_id = run_experiment(config, free_port, label=name, finished=finished_for(config))
+    summary = build_report(experiment_dir(config, exp_id), tmp_path / "report")
+    for name_ in ("report.md", "results.csv", "summary.json"):
+        assert (tmp_path / "report" / name_).stat().st_size > 0
+    assert (tmp_path / "report" / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    return exp_id, summary
+
+
+def check_trained_what_was_recorded(tmp_path, exp_id):
+    """Every result's architecture is the one its job asked for (NNI can mix parameters up under concurrency)."""
+    from trials.experiments import final_results
+
+    state = json.loads((tmp_path / exp_id / "checkpoint" / "study_tuner_state.json").read_text())
+    results = final_results(tmp_path / exp_id)
+    assert len(results) == len(state["jobs"])
+    for result in results:
+        job = state["jobs"][result["job"]]
+        assert result["kind"] == job["kind"]
+        if job["kind"] == "retrain":
+            assert result["arch"] == job["arch"] and result["tag"] == job["tag"]
+    return state, results
+
+
+def test_learning_progress_study(tmp_path, free_port):
+    exp_id, summary = run_study("learning_progress", tmp_path, free_port, seeds=[0, 1])
+    state, results = check_trained_what_was_recorded(tmp_path, exp_id)
+    assert len(state["jobs"]) == 6
+    assert [(r["policy"], r["seed"]) for r in summary["rows"]] == [("ednas", 0), ("ednas", 1)]
+    assert summary["summary"]["ednas"]["n"] == 2
+    rows = list(csv.DictReader((tmp_path / "report" / "results.csv").open()))
+    assert {float(r["initial_test_acc"]) for r in rows} <= {r["test_acc"] for r in results if r["kind"] == "retrain"}
+
+
+def test_reward_vs_accuracy_study(tmp_path, free_port):
+    exp_id, summary = run_study("reward_vs_accuracy", tmp_path, free_port, seeds=[0], k=4, probe_epoch=1)
+    state, results = check_trained_what_was_recorded(tmp_path, exp_id)
+    assert len(state["jobs"]) == 5
+    (search,) = [r for r in results if r["kind"] == "search"]
+    rewards = sorted(p["reward"] for p in search["probe"])
+    assert sorted(r["reward"] for r in summary["rows"]) == rewards  # the probe's own rewards, retrained
+    assert {"ednas/0", "ednas/all"} <= set(summary["summary"])
+    assert "Kendall" in "\n".join(summary["table"])
+
+
+def test_search_vs_random_study(tmp_path, free_port):
+    exp_id, summary = run_study("search_vs_random", tmp_path, free_port, seeds=[0], k=3,
+                                policies=["uniform", "ednas"])
+    state, results = check_trained_what_was_recorded(tmp_path, exp_id)
+    assert len(state["jobs"]) == 3 + 2 * 2
+    random = [r["test_acc"] for r in summary["rows"] if r["policy"] == "random"]
+    assert len(random) == 3 and summary["summary"]["random"]["mean"] == pytest.approx(sum(random) / 3)
+    finals = [r for r in summary["rows"] if r["policy"] != "random"]
+    assert {r["policy"] for r in finals} == {"uniform", "ednas"}
+    for r in finals:
+        assert 0 <= r["percentile"] <= 100
+        assert r["relative_improvement"] == pytest.approx(100 * (r["test_acc"] - sum(random) / 3) / (sum(random) / 3))
+
+
+def test_bad_study_config_is_one_line(tmp_path, capsys):
+    from trials.study import main
+
+    assert main(["run", str(ROOT / "configs" / "studies" / "learning_progress.yml"), "--set", "policies=[greedy]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "policies must be a list from uniform, ednas, enas-lstm" in err[0]
+
+
+def test_study_configs_job_counts_and_names():
+    """Each config's maxTrialNumber is its study's job count (plain nnictl create needs it right), and the
+    tuners' light name lists equal the registries they avoid importing."""
+    from nni_spaces import SPACES
+    from strategies import POLICIES
+    from trials.experiments import load_config
+    from trials.study_tuner import POLICY_NAMES, SPACE_NAMES, StudyTuner
+
+    assert SPACE_NAMES == tuple(SPACES) and POLICY_NAMES == tuple(POLICIES)
+    for path in sorted((ROOT / "configs" / "studies").glob("*.yml")):
+        config = load_config(path)
+        assert config.max_trial_number == StudyTuner(**config.tuner.class_args).total_jobs(), path.name
+
+
+def test_retraining_tricks_are_recorded_and_change_training():
+    """Cutout, drop-path and the auxiliary head: switched on, recorded in the protocol, and they change the
+    trained model (same seed); cutout zeroes one square of half the side."""
+    import torch
+
+    from nni_spaces import make_space
+    from trials.image_data import load_images
+    from trials.train_arch import apply_cutout, train_architecture
+
+    x = apply_cutout(torch.ones(4, 1, 8, 8), 0.5, torch.Generator().manual_seed(0))
+    assert all(0 < (img == 0).sum() <= 16 for img in x)
+    data = load_images("digits", seed=0)
+    args = dict(width=4, num_cells=3, in_channels=1, num_classes=10, image_size=8)
+    arch = make_space("darts", **args).sample(seed=0)
+    plain = train_architecture(make_space("darts", **args), arch, data, epochs=1)
+    tricks = train_architecture(make_space("darts", auxiliary=True, **args), arch, data, epochs=1, cutout=True,
+                                drop_path=True, auxiliary=True)
+    assert plain["protocol"]["cutout"] == 0 and tricks["protocol"] == {**plain["protocol"], "cutout": 0.5,
+                                                                        "drop_path": 0.2, "auxiliary": 0.4}
+    assert tricks["val_history"] != plain["val_history"] or tricks["test_acc"] != plain["test_acc"]
+    with pytest.raises(ValueError, match="auxiliary=True"):
+        train_architecture(make_space("darts", **args), arch, data, epochs=1, auxiliary=True)
+
+
+def test_compare_runs_job_by_job():
+    """Jobs are matched by what they are (numbers follow the order searches finish in), values compared."""
+    from trials.remote_loopback import compare
+
+    a = [{"job": 0, "kind": "retrain", "arch": {"x": 1}, "default": 0.5, "test_acc": 0.4, "tag": {"source": "final"}},
+         {"job": 1, "kind": "search", "policy": "ednas", "seed": 0, "arch": {"x": 1}, "default": 0.3}]
+    assert compare(a, [{**a[0], "job": 1}, {**a[1], "job": 0}]) == []
+    problems = compare(a, [{**a[0], "test_acc": 0.41}, a[1]])
+    assert len(problems) == 1 and "test_acc differs" in problems[0]
+    assert compare(a, []) == ["2 local results, 0 remote"]
+
+
+@pytest.mark.slow
+def test_remote_training_service_on_loopback_matches_local():
+    """Acceptance: the study on NNI's remote training service (sshd on 127.0.0.1, started and stopped by the
+    script) gives the same results as on the local one. Needs Debian's openssh-server; ~4 minutes."""
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/usr/sbin/sshd"):
+        pytest.fail("install openssh-server (apt-get install openssh-server) to run this test")
+    run = subprocess.run([sys.executable, "-m", "trials.remote_loopback", "--set", "data=synthetic",
+                          "space_args={width: 4, num_cells: 3}", "seeds=[0,1]",
+                          "search={epochs: 2, batch_size: 64, final_samples: 5}", "retrain={epochs: 1, batch_size: 64}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0 and "same results" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
