@@ -112,15 +112,15 @@ def test_retraining_tricks_are_recorded_and_change_training():
 
     x = apply_cutout(torch.ones(4, 1, 8, 8), 0.5, torch.Generator().manual_seed(0))
     assert all(0 < (img == 0).sum() <= 16 for img in x)
-    data = load_images("digits", seed=0)
-    args = dict(width=4, num_cells=3, in_channels=1, num_classes=10, image_size=8)
+    data = load_images("synthetic", seed=0)
+    args = dict(width=4, num_cells=3, in_channels=3, num_classes=4, image_size=16)
     arch = make_space("darts", **args).sample(seed=0)
     plain = train_architecture(make_space("darts", **args), arch, data, epochs=1)
     tricks = train_architecture(make_space("darts", auxiliary=True, **args), arch, data, epochs=1, cutout=True,
                                 drop_path=True, auxiliary=True)
     assert plain["protocol"]["cutout"] == 0 and tricks["protocol"] == {**plain["protocol"], "cutout": 0.5,
                                                                         "drop_path": 0.2, "auxiliary": 0.4}
-    assert tricks["val_history"] != plain["val_history"] or tricks["test_acc"] != plain["test_acc"]
+    assert tricks["train_loss"] != plain["train_loss"]
     with pytest.raises(ValueError, match="auxiliary=True"):
         train_architecture(make_space("darts", **args), arch, data, epochs=1, auxiliary=True)
 
@@ -152,3 +152,24 @@ def test_remote_training_service_on_loopback_matches_local():
                           "search={epochs: 2, batch_size: 64, final_samples: 5}", "retrain={epochs: 1, batch_size: 64}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0 and "same results" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+
+
+def test_study_tuner_holds_requests_and_replaces_a_failed_search_with_skips(tmp_path, monkeypatch):
+    """Pure logic: requests NNI makes while no job is ready are held and served by callback; a failed search's
+    retrainings become skip jobs, so the job count stays the config's maxTrialNumber."""
+    from trials.study_tuner import StudyTuner
+
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    tuner = StudyTuner(study="learning-progress", seeds=[0, 1], **{k: v for k, v in TINY.items()})
+    served = []
+    first = tuner.generate_multiple_parameters([0, 1, 2], st_callback=lambda pid, p: served.append((pid, p)))
+    assert [p["kind"] for p in first] == ["search", "search"] and served == []
+    tuner.trial_end(0, success=False)  # search of seed 0 failed: its two retrainings become skips
+    assert served == [(2, tuner.jobs[2])] and tuner.jobs[2]["kind"] == "skip"
+    arch = {"normal/op_2_0": "skip_connect"}
+    tuner.receive_trial_result(1, None, {"job": 1, "kind": "search", "arch": arch, "snapshots": {"0": {"arch": arch}}})
+    kinds = [j["kind"] for j in tuner.jobs]
+    assert kinds == ["search", "search", "skip", "skip", "retrain", "retrain"] and len(kinds) == tuner.total_jobs()
+    assert [j["tag"]["source"] for j in tuner.jobs[4:]] == ["initial", "final"]
+    saved = json.loads((tmp_path / "study_tuner_state.json").read_text())
+    assert saved["queue"] == [3, 4, 5] and not tuner.finished

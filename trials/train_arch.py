@@ -74,9 +74,10 @@ def train_architecture(space, arch: dict, data, *, epochs: int, batch_size: int 
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * len(loader))
-    history, started = [], time.time()
+    history, losses, started = [], [], time.time()
     for epoch in range(epochs):
         model.train()
+        total = 0.0
         if proto["drop_path"]:
             model.set_drop_path(proto["drop_path"] * epoch / epochs)
         for x, y in loader:
@@ -93,10 +94,12 @@ def train_architecture(space, arch: dict, data, *, epochs: int, batch_size: int 
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             scheduler.step()
+            total += loss.item()
+        losses.append(total / len(loader))
         history.append(evaluate(model, DataLoader(val, batch_size=256), device))
         if report:
             report(history[-1])
-    return {"val_acc": history[-1], "val_history": history,
+    return {"val_acc": history[-1], "val_history": history, "train_loss": losses,
             "test_acc": evaluate(model, DataLoader(test, batch_size=256), device),
             "parameters": sum(p.numel() for p in model.parameters()), "train_s": time.time() - started,
             "protocol": proto}
