@@ -6,7 +6,7 @@ then one pass over the validation split updating the policy, each update from
 ``policy.hparams["samples_per_update"]`` architectures scored (top-1) on the current validation
 minibatch. The final architecture: ``final_samples`` (100) sampled, each scored on one validation
 minibatch with the shared weights, the best kept (EDNAS section 3.4); all of them saved with scores.
-For the studies (``trials/studies.py``): ``snapshot_epochs`` derive the same way after those epochs too
+For the studies (``trials/study_tuner.py``): ``snapshot_epochs`` derive the same way after those epochs too
 (the best architecture by shared-weight reward at the first epoch, say), and ``probe_epoch`` /
 ``probe_k`` sample K architectures after that epoch and score each on the whole validation split.
 
