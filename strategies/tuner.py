@@ -27,11 +27,11 @@ STATE_FILE = "policy_tuner_state.pkl"
 class PolicyTuner(Tuner):
     """``classArgs``: ``space`` and ``space_args`` (as ``nni_spaces.make_space``), ``policy`` and
     ``policy_args`` (as ``strategies.make_policy``), ``seed``, and the trials' ``data``, ``data_dir``,
-    ``epochs``, ``batch_size``."""
+    ``epochs``, ``batch_size``, ``threads`` (torch threads per trial: cores / trialConcurrency)."""
 
     def __init__(self, space: str = "ednas-cell", space_args: dict | None = None, policy: str = "ednas",
                  policy_args: dict | None = None, seed: int = 0, data: str = "digits", data_dir: str | None = None,
-                 epochs: int = 5, batch_size: int = 64):
+                 epochs: int = 5, batch_size: int = 64, threads: int = 1):
         from . import POLICY_CLASSES, SPACE_NAMES
 
         if space not in SPACE_NAMES or policy not in POLICY_CLASSES:
@@ -40,10 +40,16 @@ class PolicyTuner(Tuner):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"classArgs: seed must be a non-negative integer, got {seed!r}")
         self.spec = {"name": space, "args": dict(space_args or {})}
-        self.train = {"data": data, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size, "seed": seed}
+        self.train = {"data": data, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+                      "threads": threads}
         self.policy_spec = (policy, dict(policy_args or {}), seed)
         self.space = self.policy = None  # built once NNI has connected (NNI drops a tuner slow to construct)
         self.dir = Path(os.environ.get("NNI_CHECKPOINT_DIRECTORY", "."))
+        if os.environ.get("NNI_CHECKPOINT_DIRECTORY"):  # trials fork from a server with torch imported
+            from trials import warm_start as warm
+
+            self._warm_server = warm.start_server(self.dir.parent.name, warm.TORCH_TRIAL_PRELOAD,
+                                                  log=self.dir.parent / "log" / "warm_start.log")
         self._lock = threading.Lock()
         self.records: dict[int, dict] = {}
         self.pending: list[int] = []

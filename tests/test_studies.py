@@ -160,7 +160,7 @@ def test_study_tuner_holds_requests_and_replaces_a_failed_search_with_skips(tmp_
     from trials.study_tuner import StudyTuner
 
     monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
-    tuner = StudyTuner(study="learning-progress", seeds=[0, 1], **{k: v for k, v in TINY.items()})
+    tuner = StudyTuner(study="learning-progress", seeds=[0, 1], warm_start=False, **TINY)
     served = []
     first = tuner.generate_multiple_parameters([0, 1, 2], st_callback=lambda pid, p: served.append((pid, p)))
     assert [p["kind"] for p in first] == ["search", "search"] and served == []

@@ -68,7 +68,8 @@ def run_study(config_path, overrides, port, remote=None) -> tuple[str, list[dict
     """Run the study locally, or on the remote machine ``remote`` = (ssh port, key file); its results."""
     from nni.experiment.config import RemoteConfig, RemoteMachineConfig
 
-    config = study_config(config_path, overrides)
+    # no warm trial server: on loopback it would run the "remote" trials in this machine's server process
+    config = study_config(config_path, {**overrides, "warm_start": False})
     if remote is not None:
         ssh_port, key = remote
         config.training_service = RemoteConfig(machine_list=[RemoteMachineConfig(

@@ -78,4 +78,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from trials import warm_start
+
+    code = warm_start.delegate("trials.study_trial:main", warm_start.process_started())
+    sys.exit(main() if code is None else code)

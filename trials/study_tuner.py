@@ -37,6 +37,7 @@ from .tabular_data import atomic_write
 _logger = logging.getLogger(__name__)
 STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random")
 POLICY_NAMES = tuple(POLICY_CLASSES)
+
 STATE_FILE = "study_tuner_state.json"
 
 
@@ -56,12 +57,14 @@ class StudyTuner(Tuner):
     ``retrain_space_args`` (the retrained network; default the same), ``policies``, ``seeds``, ``data`` and
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
     (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
-    ``probe_epoch`` (default: the middle epoch), ``threads`` (torch threads per trial)."""
+    ``probe_epoch`` (default: the middle epoch), ``threads`` (torch threads per trial), ``warm_start`` (trials on
+    this machine fork from a server that has imported torch and Lightning already, ``trials/warm_start.py``)."""
 
     def __init__(self, study: str = "learning-progress", space: str = "darts", space_args: dict | None = None,
                  retrain_space_args: dict | None = None, policies=("ednas",), seeds=(0, 1, 2), data: str = "digits",
                  data_dir: str | None = None, search: dict | None = None, retrain: dict | None = None,
-                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, threads: int = 1):
+                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, threads: int = 1,
+                 warm_start: bool = True):
         if study not in STUDIES:
             raise ValueError(f"classArgs: study must be one of {', '.join(STUDIES)}, got {study!r}")
         if space not in SPACE_NAMES:
@@ -95,6 +98,11 @@ class StudyTuner(Tuner):
         self.done: dict[int, dict] = {}  # job number -> its reported result
         self._started = False
         self.issued: dict[int, int] = {}  # NNI parameter id -> job number handed out with it
+        if warm_start and os.environ.get("NNI_CHECKPOINT_DIRECTORY"):
+            from . import warm_start as warm
+
+            self._warm_server = warm.start_server(self.dir.parent.name, warm.TORCH_TRIAL_PRELOAD,
+                                                  log=self.dir.parent / "log" / "warm_start.log")
 
     def children(self) -> int:
         """Retraining jobs each search asks for."""

@@ -112,6 +112,7 @@ def main() -> int:
 
     params = nni.get_next_parameter()
     space_spec, train_spec, sample_id = params["_space"], params["_train"], params["_sample_id"]
+    torch.set_num_threads(int(train_spec.get("threads", 1)))  # two trials x two threads on two cores: slower
     space = make_space(space_spec["name"], **space_spec["args"])
     arch = space.from_nnictl({k: v for k, v in params.items() if not k.startswith("_")})
     data = load_images(train_spec["data"], seed=train_spec["seed"], data_dir=train_spec.get("data_dir"))
@@ -122,4 +123,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from trials import warm_start
+
+    code = warm_start.delegate("trials.train_arch:main", warm_start.process_started())
+    sys.exit(main() if code is None else code)
