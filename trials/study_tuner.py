@@ -37,7 +37,6 @@ from .tabular_data import atomic_write
 _logger = logging.getLogger(__name__)
 STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random")
 POLICY_NAMES = tuple(POLICY_CLASSES)
-
 STATE_FILE = "study_tuner_state.json"
 
 
