@@ -2,7 +2,7 @@
 
 Each controller epoch samples ``archs_per_epoch`` architectures, waits for all their trials and
 then updates the policy once (strictly on-policy): while it waits, trial requests are held back
-and served later through NNI's ``st_callback``, as NNI's own PPO tuner does. After
+and served later through NNI's ``st_callback`` (``trials/held_requests.py``). After
 ``controller_epochs`` epochs it raises ``NoMoreTrialError``.
 
 Bookkeeping is keyed on what each trial reports it trained (NNI 3.0 can hand a trial another
@@ -23,10 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-import nni
 from nni.tuner import Tuner
 
 from trials.experiments import final_results, trial_states
+from trials.held_requests import HeldRequests
 from trials.nni_resume import continue_after_resume
 from trials.tabular_data import DatasetSpec, atomic_write, cached_split
 
@@ -82,7 +82,7 @@ def validate_class_args(class_args: dict) -> None:
     TokenSpace(args.get("max_layers", MAX_LAYERS))
 
 
-class MLPNASTuner(Tuner):
+class MLPNASTuner(HeldRequests, Tuner):
     """Search MLP architectures with the LSTM controller (or uniform random sampling).
 
     Parameters are the ``classArgs`` of ``nni_config.yml``; every one has the seed study's default.
@@ -111,8 +111,7 @@ class MLPNASTuner(Tuner):
             self._warm_server = warm.start_server(self.dir.parent.name, preload, {"KERAS_BACKEND": keras_backend},
                                                   log=self.dir.parent / "log" / "warm_start.log")
         self._lock = threading.Condition()
-        self._callback = None
-        self._credit: list[int] = []      # parameter ids NNI asked for while an epoch was running
+        self._held: list[int] = []        # parameter ids NNI asked for while an epoch was running
         self._queue: list[dict] = []      # parameters of this epoch not yet handed to NNI
         self._generation: set[int] = set()  # parameter ids of the trials the current epoch waits for
         self._ended: set[int] = set()
@@ -177,25 +176,11 @@ class MLPNASTuner(Tuner):
         self.records[params["sample_id"]].update(status="running", parameter_id=parameter_id)
         return params
 
-    def generate_multiple_parameters(self, parameter_id_list, **kwargs):
-        with self._lock:
-            self._setup()
-            self._callback = kwargs.get("st_callback", self._callback)
-            out = []
-            for pid in parameter_id_list:
-                if self._queue:
-                    out.append(self._issue(pid))
-                elif not self.finished:
-                    self._credit.append(pid)  # served when the running epoch's update is done
-            if out:
-                self._save()
-            return out
+    def _prepare(self) -> None:
+        self._setup()
 
-    def generate_parameters(self, parameter_id, **kwargs):
-        params = self.generate_multiple_parameters([parameter_id], **kwargs)
-        if not params:
-            raise nni.NoMoreTrialError("no architecture to hand out now")
-        return params[0]
+    def _has_ready(self) -> bool:
+        return bool(self._queue)
 
     # ----- results -----
     def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
@@ -276,9 +261,7 @@ class MLPNASTuner(Tuner):
             self._save()
             return
         self._start_epoch()
-        while self._credit and self._queue and self._callback is not None:
-            pid = self._credit.pop(0)
-            self._callback(pid, self._issue(pid))
+        self._serve_held()
         self._save()
 
     # ----- persistence -----

@@ -27,11 +27,11 @@ import os
 import threading
 from pathlib import Path
 
-import nni
 from nni.tuner import Tuner
 
 from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
 
+from .held_requests import HeldRequests
 from .tabular_data import atomic_write
 
 _logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def study_finished(state: dict) -> bool:
     return not state["queue"] and all(j["kind"] == "skip" or str(j["job"]) in state["done"] for j in state["jobs"])
 
 
-class StudyTuner(Tuner):
+class StudyTuner(HeldRequests, Tuner):
     """``classArgs``: ``study`` (one of :data:`STUDIES`), ``space`` and ``space_args`` (the search network),
     ``retrain_space_args`` (the retrained network; default the same), ``policies``, ``seeds``, ``data`` and
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
@@ -90,7 +90,6 @@ class StudyTuner(Tuner):
         self.policies, self.seeds = policies, seeds
         self.dir = Path(os.environ.get("NNI_CHECKPOINT_DIRECTORY", "."))
         self._lock = threading.Lock()
-        self._callback = None
         self._held: list[int] = []       # parameter ids NNI asked for while no job was ready
         self.jobs: list[dict] = []       # every job's parameters, by job number
         self.queue: list[int] = []       # job numbers not yet handed out
@@ -158,25 +157,6 @@ class StudyTuner(Tuner):
     def update_search_space(self, search_space):
         pass  # the jobs are the study's, not a search space's
 
-    def generate_multiple_parameters(self, parameter_id_list, **kwargs):
-        with self._lock:
-            self._start()
-            self._callback = kwargs.get("st_callback", self._callback)
-            out = []
-            for pid in parameter_id_list:
-                if self.queue:
-                    out.append(self._issue(pid))
-                elif not self.finished:
-                    self._held.append(pid)
-            self._save()
-            return out
-
-    def generate_parameters(self, parameter_id, **kwargs):
-        params = self.generate_multiple_parameters([parameter_id], **kwargs)
-        if not params:
-            raise nni.NoMoreTrialError("the study has no job ready")
-        return params[0]
-
     @property
     def finished(self) -> bool:
         """Every job has reported or failed and nothing is left to hand out."""
@@ -196,15 +176,16 @@ class StudyTuner(Tuner):
             self._serve_held()
             self._save()
 
+    def _prepare(self) -> None:
+        self._start()
+
+    def _has_ready(self) -> bool:
+        return bool(self.queue)
+
     def _issue(self, parameter_id: int) -> dict:
         job = self.jobs[self.queue.pop(0)]
         self.issued[parameter_id] = job["job"]
         return job
-
-    def _serve_held(self) -> None:
-        while self._held and self.queue and self._callback is not None:
-            pid = self._held.pop(0)
-            self._callback(pid, self._issue(pid))
 
     def trial_end(self, parameter_id, success, **kwargs):
         """A search that ended without a result is replaced by skip jobs for the retrainings it would have
