@@ -173,3 +173,11 @@ def test_study_tuner_holds_requests_and_replaces_a_failed_search_with_skips(tmp_
     assert [j["tag"]["source"] for j in tuner.jobs[4:]] == ["initial", "final"]
     saved = json.loads((tmp_path / "study_tuner_state.json").read_text())
     assert saved["queue"] == [3, 4, 5] and not tuner.finished
+
+
+def test_remote_loopback_refuses_a_bad_config_before_starting_sshd(capsys):
+    from trials.remote_loopback import main
+
+    assert main(["--set", "seeds=[-1]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seeds must be a list of non-negative integers" in err[0]

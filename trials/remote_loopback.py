@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .experiments import experiment_dir, final_results, run_experiment
+from .experiments import ConfigError, experiment_dir, final_results, run_experiment
 from .study import _override, finished_for, study_config
 
 SSHD = "/usr/sbin/sshd"
@@ -113,6 +113,11 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="NNI's web UI port")
     args = parser.parse_args(argv)
     overrides = dict(args.set)
+    try:
+        study_config(args.config, overrides)  # a bad config fails here, in one line, before sshd starts
+    except ConfigError as exc:
+        print(f"remote_loopback: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="nni_loopback_") as tmp:
         try:
             sshd, ssh_port, key = start_sshd(Path(tmp))
