@@ -15,6 +15,7 @@ from torch import nn
 from nni.nas.nn.pytorch import InputChoice, LayerChoice
 
 from .base import ArchitectureError, SearchSpace, _positive_int
+from .fast_ops import AvgPool3x3, DepthwiseConv2d, MaxPool3x3
 from .ops import FactorizedReduce
 
 ENAS_MACRO_OPS = ("conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
@@ -33,9 +34,9 @@ def macro_branch(op: str, c: int) -> nn.Module:
     if kind == "conv":
         return nn.Sequential(*head, *_conv_bn_relu(c, c, kernel))
     if kind == "sep_conv":
-        return nn.Sequential(*head, nn.Conv2d(c, c, kernel, padding=kernel // 2, groups=c, bias=False),
+        return nn.Sequential(*head, DepthwiseConv2d(c, kernel, padding=kernel // 2),
                              *_conv_bn_relu(c, c, 1))
-    pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False) if kind == "avg_pool" else nn.MaxPool2d(3, 1, 1)
+    pool = AvgPool3x3() if kind == "avg_pool" else MaxPool3x3()
     return nn.Sequential(*head, pool)
 
 

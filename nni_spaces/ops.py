@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .fast_ops import AvgPool3x3, DepthwiseConv2d, MaxPool3x3
+
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> k x k convolution -> batch norm."""
@@ -30,7 +32,7 @@ class DilConv(nn.Sequential):
                  inplace: bool = False):
         super().__init__(
             nn.ReLU(inplace=inplace),
-            nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
+            DepthwiseConv2d(c_in, kernel, stride, padding, dilation),
             nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
 
 
@@ -45,21 +47,22 @@ class SepConv(nn.Sequential):
 
 
 class FactorizedReduce(nn.Module):
-    """Halve the resolution without losing pixels: two stride-2 1 x 1 convolutions, one offset by a pixel."""
+    """Halve the resolution without losing pixels: two stride-2 1 x 1 convolutions, one offset by a pixel.
+    Computed as 1 x 1 convolutions of the even and the odd pixels (the same function, a quarter of the work)."""
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
         if c_out % 2:
             raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x):
         x = self.relu(x)
-        shifted = x[:, :, 1:, 1:] if x.size(2) > 1 else x
-        a, b = self.conv_1(x), self.conv_2(shifted)
+        odd = x[:, :, 1::2, 1::2] if x.size(2) > 1 else x
+        a, b = self.conv_1(x[:, :, ::2, ::2]), self.conv_2(odd)
         if b.shape[-2:] != a.shape[-2:]:  # odd sizes: the shifted branch is one pixel short
             b = nn.functional.pad(b, (0, a.size(3) - b.size(3), 0, a.size(2) - b.size(2)))
         return self.bn(torch.cat([a, b], dim=1))
@@ -83,8 +86,8 @@ def _skip(c: int, stride: int) -> nn.Module:
 OPS = {
     "none": lambda c, stride: Zero(stride),
     "skip_connect": _skip,
-    "max_pool_3x3": lambda c, stride: nn.MaxPool2d(3, stride=stride, padding=1),
-    "avg_pool_3x3": lambda c, stride: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
+    "max_pool_3x3": lambda c, stride: MaxPool3x3(stride),
+    "avg_pool_3x3": lambda c, stride: AvgPool3x3(stride),
     "conv_3x3": lambda c, stride: ReLUConvBN(c, c, 3, stride, 1),
     "conv_5x5": lambda c, stride: ReLUConvBN(c, c, 5, stride, 2),
     "sep_conv_3x3": lambda c, stride: SepConv(c, c, 3, stride, 1),

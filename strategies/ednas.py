@@ -25,6 +25,7 @@ class EdnasPolicy(Policy):
         init = torch.Generator().manual_seed(seed)
         self.vectors = nn.ParameterDict({
             self._key(d.label): nn.Parameter(1e-3 * torch.randn(d.size, generator=init)) for d in self.decisions})
+        self._stacks: dict = {}
 
     @staticmethod
     def _key(label: str) -> str:
@@ -36,3 +37,9 @@ class EdnasPolicy(Policy):
 
     def _step(self, i, decision, state):
         return self.vectors[self._key(decision.label)], state
+
+    def _logits(self, decisions):
+        key = tuple(d.label for d in decisions)
+        if key not in self._stacks:  # the ParameterDict lookups cost more than the stacking
+            self._stacks[key] = [self.vector(label) for label in key]
+        return torch.stack(self._stacks[key])

@@ -56,14 +56,14 @@ class EnasController(Policy):
     def _is_op(self, decision) -> bool:
         return decision.kind == "choice" and all(isinstance(o, str) for o in decision.options)
 
-    def _start(self):
-        zeros = torch.zeros_like(self.start)
-        return self.start, (zeros, zeros)
+    def _start(self, batch):
+        zeros = self.start.new_zeros(batch, self.start.shape[1])
+        return self.start.expand(batch, -1), (zeros, zeros)
 
     def _step(self, i, decision, state):
         inputs, hc = state
         h, c = self.lstm(inputs, hc)
-        logits = self.heads[i](h)[0]
+        logits = self.heads[i](h)
         constant = self.tanh_constant / (self.op_tanh_reduce if self._is_op(decision) else 1.0)
         return constant * torch.tanh(logits), (None, (h, c))
 
@@ -71,7 +71,8 @@ class EnasController(Policy):
         _, hc = state
         table = self.embeddings[i].weight
         if decision.kind == "bernoulli":  # mean of the chosen candidates' embeddings, as NNI 2.x did
-            embedded = (index.float() @ table / (1.0 + index.float().sum()))[None]
+            chosen = index.float()
+            embedded = chosen @ table / (1.0 + chosen.sum(-1, keepdim=True))
         else:
-            embedded = table[int(index)][None]
+            embedded = table[index]
         return embedded, hc

@@ -137,3 +137,58 @@ def test_reading_probabilities_does_not_change_what_is_sampled(name):
     a, b = make_policy(name, TOY, seed=3), make_policy(name, TOY, seed=3)
     a.probabilities(), a.probabilities(samples=20)
     assert [a.sample() for _ in range(3)] == [b.sample() for _ in range(3)]
+
+
+@pytest.mark.parametrize("space_name", ["darts", "enas-macro"])
+@pytest.mark.parametrize("name", ["ednas", "enas-lstm"])
+def test_batched_scoring_and_update_equal_one_architecture_at_a_time(name, space_name):
+    """The update scores its batch in one pass: same log-probabilities, entropies, skip penalties and
+    gradients as scoring each architecture alone and summing REINFORCE's terms."""
+    space = make_space(space_name, width=4, num_cells=3) if space_name == "darts" else make_space(
+        space_name, width=4, num_layers=4)
+    batched, single = make_policy(name, space, seed=5), make_policy(name, space, seed=5)
+    archs = batched.sample_batch(6)
+    assert len({str(a) for a in archs}) > 1
+    for arch in archs:
+        space.check(arch)
+    rewards = [0.1, 0.9, 0.4, 0.6, 0.3, 0.8]
+    batched.update(archs, rewards)
+    h, baseline, loss = single.hparams, 0.0, 0.0
+    for arch, reward in zip(archs, rewards):
+        ev = single.evaluate(arch)
+        r = reward + h["entropy_weight"] * float(ev.entropy.detach())
+        baseline = baseline - (1 - h["baseline_decay"]) * (baseline - r)
+        loss = loss - ev.log_prob * (r - baseline) + h["skip_weight"] * ev.skip_kl
+    loss.backward()
+    assert batched.baseline == pytest.approx(baseline)
+    grads = 0
+    for (key, p), q in zip(single.named_parameters(), batched.parameters()):
+        if p.grad is None:  # the LSTM's last embedding feeds no later step
+            assert q.grad is None or not q.grad.any(), key
+            continue
+        grads += 1
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), key
+    assert grads >= 0.9 * len(list(single.parameters()))
+
+
+@pytest.mark.parametrize("name", ["uniform", "ednas", "enas-lstm"])
+def test_drawing_together_follows_the_policy(name):
+    """sample_batch draws from the same distribution as sample(): the frequency of each decision's options
+    over 2000 joint draws matches the policy's probabilities (exact ones for independent policies, those of
+    2000 single draws for the LSTM)."""
+    policy = make_policy(name, TOY, seed=0)
+    if name != "uniform":
+        policy.update(policy.sample_batch(4), [0.9, 0.1, 0.5, 0.7])
+        with torch.no_grad():
+            for p in policy.parameters():
+                p.mul_(200.0 if name == "ednas" else 3.0)  # well away from uniform
+    drawn = policy.sample_batch(2000)
+    expected = policy.probabilities() if policy.independent else _frequencies(
+        [policy.sample() for _ in range(2000)], policy)
+    observed = _frequencies(drawn, policy)
+    assert max(abs(observed[k][o] - expected[k][o]) for k in expected for o in expected[k]) < 0.06
+
+
+def _frequencies(archs, policy):
+    return {d.label: {key: sum(d.keys[d.index(a[d.label])] == key for a in archs) / len(archs) for key in d.keys}
+            for d in policy.decisions}

@@ -72,7 +72,8 @@ def train_architecture(space, arch: dict, data, *, epochs: int, batch_size: int 
     train, val, test = data.datasets()
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-4)
+    weights = list(model.parameters())
+    optimizer = torch.optim.SGD(weights, lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * len(loader))
     history, losses, started = [], [], time.time()
     for epoch in range(epochs):
@@ -91,7 +92,7 @@ def train_architecture(space, arch: dict, data, *, epochs: int, batch_size: int 
                 loss = F.cross_entropy(out, y)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(weights, 5.0)
             optimizer.step()
             scheduler.step()
             total += loss.item()
