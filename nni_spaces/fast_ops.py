@@ -11,15 +11,20 @@ The supernet step and the retraining of DARTS/ENAS children spend most of their 
   padding is a depthwise convolution with a ones kernel divided by the window sizes.
 
 Same values (to float rounding) and gradients as ``F.conv2d`` / ``F.max_pool2d`` / ``F.avg_pool2d``
-(``tests/test_fast_ops.py``); on a GPU, or without gradients, they are PyTorch's own calls.
+(``tests/test_fast_ops.py``); on a GPU, or without gradients, they are PyTorch's own calls, and
+``NAS_FAST_OPS=0`` in the environment (or ``fast_ops.ENABLED = False``) makes them PyTorch's calls
+everywhere (``benchmarks/fast_ops.py`` compares the two).
 """
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+ENABLED = os.environ.get("NAS_FAST_OPS", "1") != "0"
 
 
 class _DepthwiseConv(torch.autograd.Function):
@@ -55,7 +60,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 1, pad
     """``F.conv2d(x, weight, None, stride, padding, dilation, groups=channels)`` for a square ``(C, 1, k, k)``
     kernel, with the fast backward pass on CPU where oneDNN's own is slow (k > 3 or dilation > 1)."""
     k = weight.shape[-1]
-    if (x.device.type != "cpu" or not torch.is_grad_enabled() or (k <= 3 and dilation == 1)
+    if (not ENABLED or x.device.type != "cpu" or not torch.is_grad_enabled() or (k <= 3 and dilation == 1)
             or not 0 <= padding <= dilation * (k - 1)):
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
     return _DepthwiseConv.apply(x, weight, stride, padding, dilation)
@@ -88,7 +93,7 @@ class AvgPool3x3(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        if x.device.type != "cpu":
+        if not ENABLED or x.device.type != "cpu":
             return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
         c = x.shape[1]
         total = F.conv2d(x, x.new_ones(c, 1, 3, 3), None, self.stride, 1, 1, c)
@@ -103,6 +108,6 @@ class MaxPool3x3(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        if x.device.type != "cpu":
+        if not ENABLED or x.device.type != "cpu":
             return F.max_pool2d(x, 3, self.stride, 1)
         return F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 3, self.stride, 1).contiguous()
