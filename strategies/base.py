@@ -56,8 +56,9 @@ class Walk:
 
 
 class Policy(nn.Module):
-    """Base of the policies. Subclasses implement ``_start()`` and ``_step(i, decision, state)`` ->
-    ``(logits, state)``, and ``_feed(i, decision, index, state)`` -> state (the sampled value fed back)."""
+    """Base of the policies. Subclasses implement ``_start(batch)`` and ``_step(i, decision, state)`` ->
+    ``(logits, state)``, and ``_feed(i, decision, index, state)`` -> state (the sampled values fed back);
+    policies whose logits ignore the state set ``independent`` and may override ``_logits``."""
 
     name = "policy"
 
@@ -101,7 +102,7 @@ class Policy(nn.Module):
         state, values, terms, entropies, picks = self._start(batch), [{} for _ in range(batch)], [], [], {}
         for i, d in enumerate(self.decisions):
             logits, state = self._step(i, d, state)
-            index, probs, term, entropy = self._pick(d.kind, logits.expand(batch, d.size), archs, [d])
+            index, probs, term, entropy = self._pick(d.kind, logits.expand(batch, d.size)[None], archs, [d], batch)
             terms.append(term[0])
             entropies.append(entropy[0])
             picks[d.label] = (index[0], probs[0], None)
@@ -131,13 +132,10 @@ class Policy(nn.Module):
         values = [{d.label: d.value(picked[d.label][b]) for d in self.decisions} for b in range(batch)]
         return values, Walk(torch.cat(terms)[self._rows], torch.cat(entropies)[self._rows], picks)
 
-    def _pick(self, kind: str, logits, archs, members, batch: int | None = None):
+    def _pick(self, kind: str, logits, archs, members, batch: int):
         """Sample (``archs=None``) or look up the choices of the decisions ``members`` from ``logits``
         ``(decisions, batch or 1, options)``: indices ``(decisions, batch[, options])``, probabilities, and
         per choice its log-probability and the distribution's entropy ``(decisions, batch)``."""
-        if logits.dim() == 2:
-            logits = logits[None]
-        batch = batch or logits.shape[1]
         shared = logits.shape[1] == 1  # one distribution per decision for the whole batch: draw `batch` from it
         if kind == "bernoulli":
             log_on, log_off = F.logsigmoid(logits), F.logsigmoid(-logits)
@@ -178,6 +176,8 @@ class Policy(nn.Module):
     def sample_batch(self, n: int) -> list[dict]:
         """``n`` architectures drawn together (one pass through the decisions: what a policy update's
         samples cost)."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"sample_batch needs a positive number of architectures, got {n!r}")
         values, _ = self._walk(None, n)
         return [{**self._fixed_values(), **v} for v in values]
 
