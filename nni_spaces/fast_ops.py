@@ -61,7 +61,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 1, pad
     kernel, with the fast backward pass on CPU where oneDNN's own is slow (k > 3 or dilation > 1)."""
     k = weight.shape[-1]
     if (not ENABLED or x.device.type != "cpu" or not torch.is_grad_enabled() or (k <= 3 and dilation == 1)
-            or not 0 <= padding <= dilation * (k - 1)):
+            or not 0 <= padding <= dilation * (k - 1) or torch.is_autocast_enabled("cpu")):  # mixed precision
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
     return _DepthwiseConv.apply(x, weight, stride, padding, dilation)
 

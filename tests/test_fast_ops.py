@@ -78,3 +78,13 @@ def test_factorized_reduce_is_two_offset_stride_2_convolutions(size):
 
     params = (module.conv_1.weight, module.conv_2.weight)
     _assert_same(_value_and_grads(module, x, *params), _value_and_grads(reference, x, *params))
+
+
+def test_mixed_precision_on_cpu_still_trains():
+    """Under CPU autocast (Lightning's bf16-mixed) the ops give bfloat16 outputs and float32 gradients."""
+    x = torch.randn(2, 4, 9, 9, requires_grad=True)
+    conv = DepthwiseConv2d(4, 5, padding=4, dilation=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = MaxPool3x3(1)(AvgPool3x3(1)(conv(x)))
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and x.grad.dtype == conv.weight.grad.dtype == torch.float32
