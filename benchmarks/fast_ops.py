@@ -9,7 +9,6 @@ on and off and reports medians, so the machine's drift hits both sides alike.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -85,15 +84,11 @@ def step_rows(width: int, cells: int, batch: int, repeats: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--cells", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fast_ops.json"))
+    from publish import measured, network_parser, publish
+
+    parser = network_parser(__doc__.split("\n\n")[0], "fast_ops")
     args = parser.parse_args(argv)
 
-    from publish import measured, publish
 
     rows = op_rows(args.batch, 3 * args.repeats) + step_rows(args.width, args.cells, args.batch, args.repeats)
     for row in rows:

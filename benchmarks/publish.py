@@ -1,7 +1,9 @@
 """What every benchmark script does with its figures: a header saying when, where and by which command they
-were measured, the table printed, and everything written atomically as JSON beside the results."""
+were measured, the table printed, and everything written atomically as JSON beside the results; and the
+arguments the scripts timing training steps share."""
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import sys
@@ -11,6 +13,27 @@ from pathlib import Path
 import torch
 
 from trials.tabular_data import atomic_write
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def network_parser(description: str, results_name: str) -> argparse.ArgumentParser:
+    """A parser with the network and timing arguments of the step benchmarks: ``--width`` 16, ``--cells`` 8,
+    ``--batch`` 32 (a CIFAR-sized DARTS search network), ``--repeats`` 10, and ``--out``
+    ``benchmarks/results/<results_name>.json``; scripts add their own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--width", type=_positive_int, default=16)
+    parser.add_argument("--cells", type=_positive_int, default=8)
+    parser.add_argument("--batch", type=_positive_int, default=32)
+    parser.add_argument("--repeats", type=_positive_int, default=10)
+    parser.add_argument("--out", default=str(RESULTS / f"{results_name}.json"))
+    return parser
 
 
 def measured(script: str, argv, details: str) -> str:

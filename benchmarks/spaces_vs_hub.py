@@ -9,7 +9,6 @@ rounds after warm-up and report medians and the ratio ours / hub (goal <= 1.0).
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -58,19 +57,15 @@ def compare(name: str, ours, hub, x, y, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--cells", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=10)
+    from publish import measured, network_parser, publish
+
+    parser = network_parser(__doc__.split("\n\n")[0], "spaces_vs_hub")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random ENAS-micro genotype")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "spaces_vs_hub.json"))
     args = parser.parse_args(argv)
 
     from nni.nas.hub.pytorch import DARTS as HubDarts, ENAS as HubEnas
 
     from nni_spaces import DARTS_V2, DartsSpace, EnasMicroSpace
-    from publish import measured, publish
 
     torch.manual_seed(args.seed)
     x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -36,19 +35,15 @@ def timed(fn, repeats):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from publish import measured, network_parser, publish
+
+    parser = network_parser(__doc__.split("\n\n")[0], "supernet_overhead")
     parser.add_argument("--space", default="darts")
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--cells", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "supernet_overhead.json"))
     args = parser.parse_args(argv)
 
     from nni_spaces import make_space
     from strategies import make_policy
     from strategies.supernet import Supernet, child_with_shared_weights
-    from publish import measured, publish
 
     torch.manual_seed(0)
     space = make_space(args.space, width=args.width, num_cells=args.cells)

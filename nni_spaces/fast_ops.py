@@ -27,6 +27,11 @@ from torch.nn import functional as F
 ENABLED = os.environ.get("NAS_FAST_OPS", "1") != "0"
 
 
+def _fast_here(x: torch.Tensor) -> bool:
+    """Whether the fast path applies to ``x``: switched on, and on the CPU (GPUs have their own fast kernels)."""
+    return ENABLED and x.device.type == "cpu"
+
+
 class _DepthwiseConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, stride: int, padding: int, dilation: int):
@@ -60,7 +65,7 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, stride: int = 1, pad
     """``F.conv2d(x, weight, None, stride, padding, dilation, groups=channels)`` for a square ``(C, 1, k, k)``
     kernel, with the fast backward pass on CPU where oneDNN's own is slow (k > 3 or dilation > 1)."""
     k = weight.shape[-1]
-    if (not ENABLED or x.device.type != "cpu" or not torch.is_grad_enabled() or (k <= 3 and dilation == 1)
+    if (not _fast_here(x) or not torch.is_grad_enabled() or (k <= 3 and dilation == 1)
             or not 0 <= padding <= dilation * (k - 1) or torch.is_autocast_enabled("cpu")):  # mixed precision
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
     return _DepthwiseConv.apply(x, weight, stride, padding, dilation)
@@ -85,29 +90,34 @@ def _window_sizes(h: int, w: int, stride: int, dtype: torch.dtype, device: str) 
     return 1.0 / F.conv2d(ones, torch.ones(1, 1, 3, 3, dtype=dtype, device=device), None, stride, 1)
 
 
-class AvgPool3x3(nn.Module):
-    """``nn.AvgPool2d(3, stride, padding=1, count_include_pad=False)``."""
+class _Pool3x3(nn.Module):
+    """A 3x3, padding-1 pool: ``_fast(x)`` where it applies, else ``_pytorch(x)``."""
 
     def __init__(self, stride: int = 1):
         super().__init__()
         self.stride = stride
 
     def forward(self, x):
-        if not ENABLED or x.device.type != "cpu":
-            return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+        return self._fast(x) if _fast_here(x) else self._pytorch(x)
+
+
+class AvgPool3x3(_Pool3x3):
+    """``nn.AvgPool2d(3, stride, padding=1, count_include_pad=False)``."""
+
+    def _pytorch(self, x):
+        return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+
+    def _fast(self, x):
         c = x.shape[1]
         total = F.conv2d(x, x.new_ones(c, 1, 3, 3), None, self.stride, 1, 1, c)
         return total * _window_sizes(x.shape[2], x.shape[3], self.stride, x.dtype, str(x.device))
 
 
-class MaxPool3x3(nn.Module):
+class MaxPool3x3(_Pool3x3):
     """``nn.MaxPool2d(3, stride, padding=1)``."""
 
-    def __init__(self, stride: int = 1):
-        super().__init__()
-        self.stride = stride
+    def _pytorch(self, x):
+        return F.max_pool2d(x, 3, self.stride, 1)
 
-    def forward(self, x):
-        if not ENABLED or x.device.type != "cpu":
-            return F.max_pool2d(x, 3, self.stride, 1)
+    def _fast(self, x):
         return F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 3, self.stride, 1).contiguous()

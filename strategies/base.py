@@ -75,6 +75,16 @@ class Policy(nn.Module):
         self.baseline: float | None = None
         self.updates = 0
         self._optimizer = None
+        learned = {d.label for d in self.decisions}
+        self._fixed = {label: (list(c.values[0]) if isinstance(c.values[0], tuple) else c.values[0])
+                       for label, c in (space.decisions().items() if hasattr(space, "decisions") else [])
+                       if label not in learned}  # single-option decisions: not learned, same in every sample
+        groups: dict = {}  # for independent policies: decisions of one kind and size, walked as one matrix
+        for d in self.decisions:
+            groups.setdefault((d.kind, d.size), []).append(d)
+        self._groups = list(groups.values())
+        order = [d.label for members in self._groups for d in members]
+        self._rows = torch.tensor([order.index(d.label) for d in self.decisions], dtype=torch.long)
 
     # ------------------------------------------------------------------ to implement
     def _start(self, batch: int):
@@ -114,13 +124,6 @@ class Policy(nn.Module):
     def _walk_independent(self, archs: list[dict] | None, batch: int) -> tuple[list[dict], Walk]:
         """:meth:`_walk` for policies whose logits do not depend on earlier choices (``independent``): the
         decisions of one kind and size go through each tensor op together, as rows of one matrix."""
-        if not hasattr(self, "_groups"):
-            groups: dict = {}
-            for d in self.decisions:
-                groups.setdefault((d.kind, d.size), []).append(d)
-            self._groups = list(groups.values())
-            order = [d.label for members in self._groups for d in members]
-            self._rows = torch.tensor([order.index(d.label) for d in self.decisions])
         terms, entropies, picks, picked = [], [], {}, {}
         for members in self._groups:
             logits = self._logits(members)
@@ -158,15 +161,6 @@ class Policy(nn.Module):
             entropy = -(probs * log_p).sum(-1)
         return index, probs, term, entropy.expand(len(members), batch)
 
-    def _fixed_values(self) -> dict:
-        """Values of the space's single-option decisions (not learned)."""
-        if not hasattr(self, "_fixed"):
-            learned = {d.label for d in self.decisions}
-            self._fixed = {label: (list(c.values[0]) if isinstance(c.values[0], tuple) else c.values[0])
-                           for label, c in (self.space.decisions().items() if hasattr(self.space, "decisions") else [])
-                           if label not in learned}
-        return copy.deepcopy(self._fixed)
-
     @torch.no_grad()
     def sample(self) -> dict:
         """An architecture dict (every decision), drawn with the policy's own generator (seeded)."""
@@ -179,7 +173,7 @@ class Policy(nn.Module):
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"sample_batch needs a positive number of architectures, got {n!r}")
         values, _ = self._walk(None, n)
-        return [{**self._fixed_values(), **v} for v in values]
+        return [{**copy.deepcopy(self._fixed), **v} for v in values]
 
     def evaluate(self, arch: dict) -> Evaluation:
         """Log-probability, entropy and skip penalty of ``arch`` over the decisions that shape it."""

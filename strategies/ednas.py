@@ -25,7 +25,8 @@ class EdnasPolicy(Policy):
         init = torch.Generator().manual_seed(seed)
         self.vectors = nn.ParameterDict({
             self._key(d.label): nn.Parameter(1e-3 * torch.randn(d.size, generator=init)) for d in self.decisions})
-        self._stacks: dict = {}
+        # each group's parameters, in order: the ParameterDict lookups cost more than the stacking
+        self._stacks = {tuple(d.label for d in group): [self.vector(d.label) for d in group] for group in self._groups}
 
     @staticmethod
     def _key(label: str) -> str:
@@ -39,7 +40,4 @@ class EdnasPolicy(Policy):
         return self.vectors[self._key(decision.label)], state
 
     def _logits(self, decisions):
-        key = tuple(d.label for d in decisions)
-        if key not in self._stacks:  # the ParameterDict lookups cost more than the stacking
-            self._stacks[key] = [self.vector(label) for label in key]
-        return torch.stack(self._stacks[key])
+        return torch.stack(self._stacks[tuple(d.label for d in decisions)])
