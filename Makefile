@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-slow benchmark clean
+.PHONY: setup lint run test test-slow benchmark clean
 
 setup: $(STAMP)
 
@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+
 run: setup
 	$(PY) -m mlp_nas run $(ARGS)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q $(ARGS)
 
 test-slow: setup

@@ -94,7 +94,7 @@ def summarise(runs: list[dict], args) -> tuple[str, str]:
 def main(argv=None) -> int:
     import os
 
-    from trials.tabular_data import atomic_write
+    from nas_data.files import atomic_write
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

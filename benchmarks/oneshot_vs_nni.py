@@ -101,8 +101,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "oneshot_vs_nni.json"))
     args = parser.parse_args(argv)
 
-    from trials.image_data import synthetic_images
     from publish import measured, publish
+
+    from nas_data.images import synthetic_images
 
     x, y = synthetic_images(n=args.images, classes=4, size=16, seed=0)
     x, y = torch.from_numpy(x), torch.from_numpy(y)

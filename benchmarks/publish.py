@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from trials.tabular_data import atomic_write
+from nas_data.files import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

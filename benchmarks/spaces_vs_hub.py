@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random ENAS-micro genotype")
     args = parser.parse_args(argv)
 
-    from nni.nas.hub.pytorch import DARTS as HubDarts, ENAS as HubEnas
+    from nni.nas.hub.pytorch import DARTS as HubDarts
+    from nni.nas.hub.pytorch import ENAS as HubEnas
 
     from nni_spaces import DARTS_V2, DartsSpace, EnasMicroSpace
 

@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, here and in trials
-    from trials.experiments import ConfigError
-    from trials.tabular_data import DataError
+    from nas_data.tabular import DataError
+    from nni_plumbing.experiments import ConfigError
 
     args = _parser().parse_args(argv)
     try:

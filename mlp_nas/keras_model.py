@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trials.tabular_data import atomic_write
+from nas_data.files import atomic_write
 
 from .space import DROPOUT_RATE
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from trials.experiments import ConfigError, experiment_dir, load_config, run_experiment
-from trials.tabular_data import DatasetSpec, load_xy
+from nas_data.tabular import DatasetSpec, load_xy
+from nni_plumbing.experiments import ConfigError, experiment_dir, load_config, run_experiment
 
 from .tuner import TRIAL_PRELOAD, validate_class_args
 

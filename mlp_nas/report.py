@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trials.experiments import final_results, trial_span_s
-from trials.tabular_data import DatasetSpec, atomic_write, load_split, read_split
+from nas_data.files import atomic_write
+from nas_data.tabular import DatasetSpec, load_split, read_split
+from nni_plumbing.experiments import final_results, trial_span_s
 
 from .space import describe
 from .tuner import HISTORY_FILE

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+
 def make_classifier(params: dict | None, seed: int):
     """MLPClassifier with scikit-learn's defaults, overridden by ``params`` (a TPE sample from
     ``configs/sklearn_tpe.yml``; ``hidden_layer_sizes`` written as "200-100")."""

@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from trials import warm_start
+from nni_plumbing import warm_start
 
 
 def main(argv=None) -> int:
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
 
     import nni
 
-    from trials.tabular_data import DataError, DatasetSpec, cached_split, default_cache_dir, read_split
+    from nas_data.tabular import DataError, DatasetSpec, cached_split, default_cache_dir, read_split
 
     from .sklearn_mlp import fit_score
 

@@ -76,7 +76,7 @@ class TokenSpace:
         """Return a normalised copy of ``arch`` or raise :class:`ArchitectureError` saying what is wrong."""
         if not isinstance(arch, dict) or set(arch) != {"layers"}:
             raise ArchitectureError('an architecture is a dict with the single key "layers", e.g. '
-                                    '{"layers": [[64, "relu"], "dropout", [32, "tanh"]]}; got %r' % (arch,))
+                                    f'{{"layers": [[64, "relu"], "dropout", [32, "tanh"]]}}; got {arch!r}')
         layers = arch["layers"]
         if not isinstance(layers, (list, tuple)):
             raise ArchitectureError(f'"layers" must be a list, got {type(layers).__name__}')

@@ -13,13 +13,13 @@ import os
 import sys
 import time
 
-from trials import warm_start
+from nni_plumbing import warm_start
 
 
 def load_data(params: dict):
     """The split the tuner prepared; rebuilt from the dataset spec where its cache is not visible
     (a remote training service)."""
-    from trials.tabular_data import DatasetSpec, cached_split, default_cache_dir, read_split
+    from nas_data.tabular import DatasetSpec, cached_split, default_cache_dir, read_split
 
     data = params["data"]
     path = data.get("cache")

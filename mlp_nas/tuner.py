@@ -2,7 +2,7 @@
 
 Each controller epoch samples ``archs_per_epoch`` architectures, waits for all their trials and
 then updates the policy once (strictly on-policy): while it waits, trial requests are held back
-and served later through NNI's ``st_callback`` (``trials/held_requests.py``). After
+and served later through NNI's ``st_callback`` (``nni_plumbing/held_requests.py``). After
 ``controller_epochs`` epochs it raises ``NoMoreTrialError``.
 
 Bookkeeping is keyed on what each trial reports it trained (NNI 3.0 can hand a trial another
@@ -25,10 +25,11 @@ from pathlib import Path
 
 from nni.tuner import Tuner
 
-from trials.experiments import final_results, trial_states
-from trials.held_requests import HeldRequests
-from trials.nni_resume import continue_after_resume
-from trials.tabular_data import DatasetSpec, atomic_write, cached_split
+from nas_data.files import atomic_write
+from nas_data.tabular import DatasetSpec, cached_split
+from nni_plumbing.experiments import final_results, trial_states
+from nni_plumbing.held_requests import HeldRequests
+from nni_plumbing.resume import continue_after_resume
 
 from .space import MAX_LAYERS, TokenSpace
 
@@ -38,9 +39,9 @@ STATE_FILE = "mlp_nas_state.pkl"
 HISTORY_FILE = "mlp_nas_history.json"
 SAMPLERS = ("controller", "random")
 KERAS_BACKENDS = ("torch", "tensorflow")
-# What a warm trial server imports ahead of the trials (never NNI itself: see trials.warm_start).
+# What a warm trial server imports ahead of the trials (never NNI itself: see nni_plumbing.warm_start).
 TRIAL_PRELOAD = ["numpy", "scipy.stats", "sklearn.neural_network", "sklearn.model_selection", "json_tricks", "psutil",
-                 "trials.tabular_data", "mlp_nas.sklearn_mlp"]
+                 "nas_data.tabular", "mlp_nas.sklearn_mlp"]
 RESULT_GRACE_S = 30.0  # how long a finished epoch waits for a result already on its way
 
 
@@ -103,7 +104,7 @@ class MLPNASTuner(HeldRequests, Tuner):
         self.split_path: str | None = None
         self.policy = None  # built by _setup(): NNI drops a tuner that takes 10 s to construct
         if warm_start and os.environ.get("NNI_CHECKPOINT_DIRECTORY"):
-            from trials import warm_start as warm
+            from nni_plumbing import warm_start as warm
 
             # TensorFlow too with the torch backend: keras.utils.set_random_seed imports it. This order:
             # TensorFlow before torch and Keras segfaults with KERAS_BACKEND=torch on this stack.
@@ -288,7 +289,7 @@ class MLPNASTuner(HeldRequests, Tuner):
     def load_checkpoint(self):
         """On ``nnictl resume``: restore the policy, results and parameter ids. NNI re-runs the trials the
         stop interrupted under their old ids; their results and ends then count as usual
-        (``trials/nni_resume.py``), so the epoch they belong to completes as if never stopped."""
+        (``nni_plumbing/resume.py``), so the epoch they belong to completes as if never stopped."""
         path = self.dir / STATE_FILE
         if not path.exists():
             return

@@ -70,7 +70,7 @@ def _read_arch(space, path: str) -> dict:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        from trials.tabular_data import atomic_write
+        from nas_data.files import atomic_write
 
         from . import make_space
         space = make_space(args.name, **_space_kwargs(args))

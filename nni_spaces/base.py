@@ -12,7 +12,8 @@ import difflib
 import itertools
 import json
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from torch import nn

@@ -9,8 +9,9 @@ Labels, per cell type ``normal`` / ``reduce`` and node ``n`` (2 = first computed
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from math import comb, prod
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -173,8 +174,11 @@ class SlotCellSearchSpace(CellSearchSpace):
     cell_class = SlotCellSpace
 
     def _edges(self, arch, cell, node):
-        return [(arch[f"{cell}/op_{node}_{s}"], arch[f"{cell}/input_{node}_{s}"][0], f"{node}_{s}_{arch[f'{cell}/input_{node}_{s}'][0]}")
-                for s in (0, 1)]
+        edges = []
+        for s in (0, 1):
+            source = arch[f"{cell}/input_{node}_{s}"][0]
+            edges.append((arch[f"{cell}/op_{node}_{s}"], source, f"{node}_{s}_{source}"))
+        return edges
 
     def _concat(self, arch, cell):
         used = {arch[f"{cell}/input_{node}_{s}"][0] for node in self.nodes() for s in (0, 1)}

@@ -13,14 +13,13 @@ dropping the candidate's name from its path.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from nni.mutable import label_scope
 from nni.nas.nn.pytorch import InputChoice, LayerChoice
+from torch import nn
+from torch.nn import functional as F
 
 from .ops import OPS, FactorizedReduce, ReLUConvBN, drop_path
 

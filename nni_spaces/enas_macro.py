@@ -8,11 +8,10 @@ Labels: ``op_i`` (the operation of layer i) and ``skip_i`` (i >= 1: the sorted e
 """
 from __future__ import annotations
 
-from typing import Mapping
-
-from torch import nn
+from collections.abc import Mapping
 
 from nni.nas.nn.pytorch import InputChoice, LayerChoice
+from torch import nn
 
 from .base import ArchitectureError, SearchSpace, _positive_int
 from .fast_ops import AvgPool3x3, DepthwiseConv2d, MaxPool3x3

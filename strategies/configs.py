@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from trials.tabular_data import atomic_write
+from nas_data.files import atomic_write
 
 FOLDER = Path(__file__).resolve().parent.parent / "configs" / "search"
 SPACES = {"enas-macro": 6, "enas-micro": 5, "darts": 5, "ednas-cell": 5}  # --cells: layers (macro) or cells

@@ -6,7 +6,7 @@ then one pass over the validation split updating the policy, each update from
 ``policy.hparams["samples_per_update"]`` architectures scored (top-1) on the current validation
 minibatch. The final architecture: ``final_samples`` (100) sampled, each scored on one validation
 minibatch with the shared weights, the best kept (EDNAS section 3.4); all of them saved with scores.
-For the studies (``trials/study_tuner.py``): ``snapshot_epochs`` derive the same way after those epochs too
+For the studies (``studies/tuner.py``): ``snapshot_epochs`` derive the same way after those epochs too
 (the best architecture by shared-weight reward at the first epoch, say), and ``probe_epoch`` /
 ``probe_k`` sample K architectures after that epoch and score each on the whole validation split.
 
@@ -15,7 +15,7 @@ For the studies (``trials/study_tuner.py``): ``snapshot_epochs`` derive the same
 Run as an NNI trial it reports each epoch's mean reward (``default``), policy entropy and shared-weight
 accuracy, and the derived architecture as the final result. Every epoch's policy heatmap and cumulative
 sampling shares go to ``out/`` as PNG files and, with the epoch's scalars, to ``out/tensorboard/``: under
-an NNI trial that is the folder the web UI's TensorBoard button shows (``trials/nni_tensorboard.py``).
+an NNI trial that is the folder the web UI's TensorBoard button shows (``nni_plumbing/tensorboard.py``).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from trials.tabular_data import atomic_write
+from nas_data.files import atomic_write
 
 CHECKPOINT = "search_checkpoint.pt"
 
@@ -114,7 +114,7 @@ class WeightSharingSearch:
         """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5) as PNG files,
         and both with the epoch's scalars as TensorBoard images and scalars; done in a background thread
         (drawing costs about as much as a small epoch); the next call or the end of :meth:`run` waits for it."""
-        from trials.nni_tensorboard import summary_writer
+        from nni_plumbing.tensorboard import summary_writer
 
         from .heatmaps import draw_heatmap
 
@@ -267,8 +267,8 @@ def _nni_report(values: dict, final: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nas_data.images import IMAGE_DATASETS
     from nni_spaces import SPACES
-    from trials.image_data import IMAGE_DATASETS
 
     from . import POLICY_CLASSES
 
@@ -295,9 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from nas_data.images import load_images
+    from nas_data.tabular import DataError
     from nni_spaces import make_space
-    from trials.image_data import load_images
-    from trials.tabular_data import DataError
 
     from . import make_policy
 

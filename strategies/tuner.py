@@ -17,8 +17,8 @@ from pathlib import Path
 
 from nni.tuner import Tuner
 
-from trials.nni_resume import continue_after_resume
-from trials.tabular_data import atomic_write
+from nas_data.files import atomic_write
+from nni_plumbing.resume import continue_after_resume
 
 _logger = logging.getLogger(__name__)
 STATE_FILE = "policy_tuner_state.pkl"
@@ -46,7 +46,7 @@ class PolicyTuner(Tuner):
         self.space = self.policy = None  # built once NNI has connected (NNI drops a tuner slow to construct)
         self.dir = Path(os.environ.get("NNI_CHECKPOINT_DIRECTORY", "."))
         if os.environ.get("NNI_CHECKPOINT_DIRECTORY"):  # trials fork from a server with torch imported
-            from trials import warm_start as warm
+            from nni_plumbing import warm_start as warm
 
             self._warm_server = warm.start_server(self.dir.parent.name, warm.TORCH_TRIAL_PRELOAD,
                                                   log=self.dir.parent / "log" / "warm_start.log")

@@ -25,7 +25,7 @@ def _writer(folder, value, rounds):
     store = BigramStore(folder)
     for _ in range(rounds):
         store._path("k").parent.mkdir(parents=True, exist_ok=True)
-        from trials.tabular_data import atomic_write
+        from nas_data.files import atomic_write
 
         atomic_write(store._path("k"), lambda f: np.savez(f, kernel=np.full((64, 64), value), bias=np.zeros(64)),
                      binary=True)

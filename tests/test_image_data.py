@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from trials.image_data import load_images, write_cifar
-from trials.tabular_data import DataError
+from nas_data.images import load_images, write_cifar
+from nas_data.tabular import DataError
 
 
 def test_digits_as_images_split_stratified_and_scaled_on_train():

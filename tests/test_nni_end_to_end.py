@@ -10,8 +10,8 @@ import sys
 
 import yaml
 
+from nni_plumbing.experiments import final_results
 from tests.conftest import ROOT
-from trials.experiments import final_results
 
 
 def n_params(arch, n_features, n_classes):

@@ -8,8 +8,8 @@ import time
 
 import yaml
 
+from nni_plumbing.experiments import final_results
 from tests.conftest import ROOT
-from trials.experiments import final_results
 
 
 def nnictl(*args, timeout=120):

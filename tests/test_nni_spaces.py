@@ -8,8 +8,7 @@ import pytest
 import torch
 from nni.mutable import CategoricalMultiple
 
-from nni_spaces import (DARTS_V2, ArchitectureError, DartsSpace, EdnasCellSpace, EnasMacroSpace, EnasMicroSpace,
-                        make_space)
+from nni_spaces import DARTS_V2, ArchitectureError, DartsSpace, EdnasCellSpace, EnasMacroSpace, EnasMicroSpace, make_space
 
 SMALL = {
     "enas-macro": dict(num_layers=4, width=4),

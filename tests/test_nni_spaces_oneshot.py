@@ -17,8 +17,8 @@ def test_nni_oneshot_strategy_runs_one_epoch(name, strategy, tmp_path, monkeypat
     from nni.nas.experiment import NasExperiment
     from torch.utils.data import TensorDataset
 
+    from nas_data.images import synthetic_images
     from nni_spaces import make_space
-    from trials.image_data import synthetic_images
 
     monkeypatch.setenv("HOME", str(tmp_path))  # NNI writes its experiment folder under ~/nni-experiments
     x, y = synthetic_images(n=16, classes=4, size=8, seed=0)

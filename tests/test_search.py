@@ -84,8 +84,8 @@ def test_search_as_an_nnictl_trial(tmp_path, free_port):
     reports each epoch and the derived architecture, readable from NNI's database."""
     import sqlite3
 
+    from nni_plumbing.experiments import final_results, load_config, run_experiment
     from nni_spaces import make_space
-    from trials.experiments import final_results, load_config, run_experiment
 
     config = load_config(ROOT / "configs" / "search" / "darts-ednas.yml")
     config.search_space = {"seed": {"_type": "choice", "_value": [3]}}
@@ -119,8 +119,8 @@ def test_multi_trial_policy_tuner_under_concurrency_2(tmp_path, free_port):
     (architecture, accuracy) is what its trial trained and reported, and the policy learned from them."""
     import pickle
 
+    from nni_plumbing.experiments import final_results, load_config, run_experiment
     from nni_spaces import make_space
-    from trials.experiments import final_results, load_config, run_experiment
 
     config = load_config(ROOT / "configs" / "multitrial_ednas_cell.yml")
     config.max_trial_number, config.trial_concurrency = 4, 2
@@ -146,11 +146,11 @@ def test_one_search_config_per_space_and_policy():
     """configs/search/ holds a valid nnictl config for each space x policy, equal to what the template writes."""
     import shlex
 
+    from nni_plumbing.experiments import load_config
     from nni_spaces import SPACES
     from strategies import POLICIES
     from strategies.configs import FOLDER, main
     from strategies.search import build_parser
-    from trials.experiments import load_config
 
     assert main(["--check"]) == 0
     for space in SPACES:
@@ -165,8 +165,8 @@ def test_one_search_config_per_space_and_policy():
 
 def test_tensorboard_folder_is_linked_where_the_nni_web_ui_looks(tmp_path, monkeypatch):
     """NNI 3.0's web UI starts TensorBoard on <experiment>/trials/<id>/output/tensorboard, not on the trial's
-    output folder; trials/nni_tensorboard.py links the first to the second (and does nothing outside NNI)."""
-    from trials.nni_tensorboard import tensorboard_dir
+    output folder; nni_plumbing/tensorboard.py links the first to the second (and does nothing outside NNI)."""
+    from nni_plumbing.tensorboard import tensorboard_dir
 
     assert tensorboard_dir(tmp_path / "plain") == tmp_path / "plain" / "tensorboard"
     out = tmp_path / "exp" / "environments" / "local-env" / "trials" / "Ab1cD"

@@ -13,9 +13,9 @@ TINY = {"data": "synthetic", "space_args": {"width": 4, "num_cells": 3}, "thread
 
 
 def run_study(name, tmp_path, free_port, **overrides):
-    from trials.experiments import experiment_dir, run_experiment
-    from trials.study import finished_for, study_config
-    from trials.study_report import build_report
+    from nni_plumbing.experiments import experiment_dir, run_experiment
+    from studies.report import build_report
+    from studies.study import finished_for, study_config
 
     config = study_config(ROOT / "configs" / "studies" / f"{name}.yml", {**TINY, **overrides}, concurrency=2)
     config.trial_code_directory = str(ROOT)
@@ -31,7 +31,7 @@ def run_study(name, tmp_path, free_port, **overrides):
 
 def check_trained_what_was_recorded(tmp_path, exp_id):
     """Every result's architecture is the one its job asked for (NNI can mix parameters up under concurrency)."""
-    from trials.experiments import final_results
+    from nni_plumbing.experiments import final_results
 
     state = json.loads((tmp_path / exp_id / "checkpoint" / "study_tuner_state.json").read_text())
     results = final_results(tmp_path / exp_id)
@@ -80,7 +80,7 @@ def test_search_vs_random_study(tmp_path, free_port):
 
 
 def test_bad_study_config_is_one_line(tmp_path, capsys):
-    from trials.study import main
+    from studies.study import main
 
     assert main(["run", str(ROOT / "configs" / "studies" / "learning_progress.yml"), "--set", "policies=[greedy]"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -90,10 +90,10 @@ def test_bad_study_config_is_one_line(tmp_path, capsys):
 def test_study_configs_job_counts_and_names():
     """Each config's maxTrialNumber is its study's job count (plain nnictl create needs it right), and the
     tuners' light name lists equal the registries they avoid importing."""
+    from nni_plumbing.experiments import load_config
     from nni_spaces import SPACES
     from strategies import POLICIES
-    from trials.experiments import load_config
-    from trials.study_tuner import POLICY_NAMES, SPACE_NAMES, StudyTuner
+    from studies.tuner import POLICY_NAMES, SPACE_NAMES, StudyTuner
 
     assert SPACE_NAMES == tuple(SPACES) and POLICY_NAMES == tuple(POLICIES)
     for path in sorted((ROOT / "configs" / "studies").glob("*.yml")):
@@ -106,8 +106,8 @@ def test_retraining_tricks_are_recorded_and_change_training():
     trained model (same seed); cutout zeroes one square of half the side."""
     import torch
 
+    from nas_data.images import load_images
     from nni_spaces import make_space
-    from trials.image_data import load_images
     from trials.train_arch import apply_cutout, train_architecture
 
     x = apply_cutout(torch.ones(4, 1, 8, 8), 0.5, torch.Generator().manual_seed(0))
@@ -127,7 +127,7 @@ def test_retraining_tricks_are_recorded_and_change_training():
 
 def test_compare_runs_job_by_job():
     """Jobs are matched by what they are (numbers follow the order searches finish in), values compared."""
-    from trials.remote_loopback import compare
+    from studies.remote_loopback import compare
 
     a = [{"job": 0, "kind": "retrain", "arch": {"x": 1}, "default": 0.5, "test_acc": 0.4, "tag": {"source": "final"}},
          {"job": 1, "kind": "search", "policy": "ednas", "seed": 0, "arch": {"x": 1}, "default": 0.3}]
@@ -147,7 +147,7 @@ def test_remote_training_service_on_loopback_matches_local():
 
     if not os.path.exists("/usr/sbin/sshd"):
         pytest.fail("install openssh-server (apt-get install openssh-server) to run this test")
-    run = subprocess.run([sys.executable, "-m", "trials.remote_loopback", "--set", "data=synthetic",
+    run = subprocess.run([sys.executable, "-m", "studies.remote_loopback", "--set", "data=synthetic",
                           "space_args={width: 4, num_cells: 3}", "seeds=[0,1]",
                           "search={epochs: 2, batch_size: 64, final_samples: 5}", "retrain={epochs: 1, batch_size: 64}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
@@ -157,7 +157,7 @@ def test_remote_training_service_on_loopback_matches_local():
 def test_study_tuner_holds_requests_and_replaces_a_failed_search_with_skips(tmp_path, monkeypatch):
     """Pure logic: requests NNI makes while no job is ready are held and served by callback; a failed search's
     retrainings become skip jobs, so the job count stays the config's maxTrialNumber."""
-    from trials.study_tuner import StudyTuner
+    from studies.tuner import StudyTuner
 
     monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
     tuner = StudyTuner(study="learning-progress", seeds=[0, 1], warm_start=False, **TINY)
@@ -176,7 +176,7 @@ def test_study_tuner_holds_requests_and_replaces_a_failed_search_with_skips(tmp_
 
 
 def test_remote_loopback_refuses_a_bad_config_before_starting_sshd(capsys):
-    from trials.remote_loopback import main
+    from studies.remote_loopback import main
 
     assert main(["--set", "seeds=[-1]"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from trials.tabular_data import (NAMED_DATASETS, DataError, DatasetSpec, cached_split, load_split, load_xy,
-                                 read_split)
+from nas_data.tabular import NAMED_DATASETS, DataError, DatasetSpec, cached_split, load_split, load_xy, read_split
 
 WINE_QUALITY = "../shared/data/wine_quality_white.csv"
 

@@ -9,7 +9,7 @@ from mlp_nas.tuner import MLPNASTuner, validate_class_args
 
 @pytest.fixture(autouse=True)
 def restore_nni_dispatcher(monkeypatch):
-    """load_checkpoint patches NNI's dispatcher for resuming (trials/nni_resume.py); undo it after each test."""
+    """load_checkpoint patches NNI's dispatcher for resuming (nni_plumbing/resume.py); undo it after each test."""
     from nni.runtime import msg_dispatcher
 
     monkeypatch.setattr(msg_dispatcher, "_create_parameter_id", msg_dispatcher._create_parameter_id)

@@ -10,10 +10,10 @@ import uuid
 import psutil
 import pytest
 
+from nni_plumbing import warm_start
 from tests.conftest import ROOT
-from trials import warm_start
 
-CLIENT = ("import sys; from trials import warm_start; "
+CLIENT = ("import sys; from nni_plumbing import warm_start; "
           "code = warm_start.delegate('tests.warm_target:main', 0.0); "
           "print('NO SERVER') if code is None else None; sys.exit(code or 0)")
 
@@ -69,7 +69,7 @@ def test_without_server_the_trial_runs_itself(tmp_path):
 
 def test_server_exits_with_its_parent(tmp_path):
     experiment_id = "orphan" + uuid.uuid4().hex[:6]
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from trials import warm_start; "
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from nni_plumbing import warm_start; "
             f"p = warm_start.start_server({experiment_id!r}, []); print(p.pid, flush=True)")
     pid = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout)
     deadline = time.time() + 15

@@ -1,1 +1,2 @@
-"""Trial programs, data loading, training protocols and the glue that runs NNI experiments."""
+"""The programs NNI runs as trials (retraining one architecture, a study's search or retraining job)
+and their training protocols."""

@@ -1,4 +1,4 @@
-"""The trial of every study (``trials/study_tuner.py``): one job from the tuner, either a weight-sharing
+"""The trial of every study (``studies/tuner.py``): one job from the tuner, either a weight-sharing
 search or the retraining of one architecture from scratch, reported to NNI with what it really ran.
 
 Parameters (JSON from the tuner; ``job`` and ``kind`` pick the work):
@@ -24,9 +24,8 @@ def run_job(params: dict, report_epoch=None, out: str | None = None) -> dict:
     """Run one job; returns the final result dict (``default`` is the value NNI optimises and plots)."""
     import torch
 
+    from nas_data.images import load_images
     from nni_spaces import make_space
-
-    from .image_data import load_images
 
     data_spec = params["data"]
     torch.set_num_threads(int(data_spec.get("threads") or torch.get_num_threads()))
@@ -71,14 +70,14 @@ def main() -> int:
 
     params = nni.get_next_parameter()
     if params.get("kind") == "skip":
-        return 0  # stands in for a retraining whose search failed (trials/study_tuner.py)
+        return 0  # stands in for a retraining whose search failed (studies/tuner.py)
     result = run_job(params, report_epoch=nni.report_intermediate_result, out=os.environ.get("NNI_OUTPUT_DIR"))
     nni.report_final_result(result)
     return 0
 
 
 if __name__ == "__main__":
-    from trials import warm_start
+    from nni_plumbing import warm_start
 
     code = warm_start.delegate("trials.study_trial:main", warm_start.process_started())
     sys.exit(main() if code is None else code)

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .image_data import load_images
-
+from nas_data.images import load_images
 
 #: The retraining "tricks" of seed 003 with the papers' values (DARTS' protocol): each a switch, recorded
 #: in every result so that protocols are never mixed silently. Cutout's length is half the image side
@@ -124,7 +123,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from trials import warm_start
+    from nni_plumbing import warm_start
 
     code = warm_start.delegate("trials.train_arch:main", warm_start.process_started())
     sys.exit(main() if code is None else code)

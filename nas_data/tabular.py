@@ -17,11 +17,12 @@ import csv
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 NAMED_DATASETS = ("digits", "wine", "breast_cancer", "iris", "mnist1d")
 VAL_FRACTION = 0.15
@@ -41,9 +42,9 @@ class DatasetSpec:
     drop: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, name: str, label: str | None = None, drop=()) -> "DatasetSpec":
+    def parse(cls, name: str, label: str | None = None, drop=()) -> DatasetSpec:
         if not isinstance(name, str) or not name:
-            raise DataError("dataset must be a name (one of %s) or a path to a CSV file" % ", ".join(NAMED_DATASETS))
+            raise DataError("dataset must be a name (one of {}) or a path to a CSV file".format(", ".join(NAMED_DATASETS)))
         return cls(name, label, tuple(drop or ()))
 
     @property
@@ -211,17 +212,3 @@ def read_split(path: str | os.PathLike) -> Split:
                          [str(c) for c in z["classes"]])
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{path}: not a readable split file ({exc}); delete it and run again") from None
-
-
-def atomic_write(path: str | os.PathLike, write, binary: bool = False) -> None:
-    """Write a file through a temporary sibling and ``os.replace``: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -98,7 +98,7 @@ def run_experiment(config, port: int = 8080, finished=None, poll_s: float = 2.0,
 
     ``finished(experiment_id)`` (optional) tells whether the tuner has nothing left to hand out, for tuners
     that end with ``NoMoreTrialError``. Raises ``RuntimeError`` if NNI reports an error.
-    ``warm_preload``: start a warm trial server (:mod:`trials.warm_start`) with these modules, for
+    ``warm_preload``: start a warm trial server (:mod:`nni_plumbing.warm_start`) with these modules, for
     trials whose tuner does not start one. NNI stays ``RUNNING`` forever when its tuner process
     dies; no trial running and no progress for ``stall_s`` seconds is reported as that error.
     """

@@ -1,7 +1,7 @@
 """Prove a study config on NNI's remote training service against an SSH server on this machine's
 loopback, then run the same study on the local training service and compare the results job by job.
 
-    python -m trials.remote_loopback [--config configs/studies/learning_progress.yml] [--set k=v ...]
+    python -m studies.remote_loopback [--config configs/studies/learning_progress.yml] [--set k=v ...]
 
 Needs Debian's ``openssh-server`` (``apt-get install openssh-server``): the script writes throwaway host and
 user keys to a temporary folder, starts ``/usr/sbin/sshd`` on a free loopback port with its own config (the
@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .experiments import ConfigError, experiment_dir, final_results, run_experiment
+from nni_plumbing.experiments import ConfigError, experiment_dir, final_results, run_experiment
+
 from .study import _override, finished_for, study_config
 
 SSHD = "/usr/sbin/sshd"
@@ -107,7 +108,7 @@ def compare(local: list[dict], remote: list[dict]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trials.remote_loopback", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.remote_loopback", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/studies/learning_progress.yml")
     parser.add_argument("--set", nargs="*", type=_override, default=[], metavar="KEY=VALUE")
     parser.add_argument("--port", type=int, default=8080, help="NNI's web UI port")

@@ -53,13 +53,15 @@ def start_server(experiment_id: str, preload: list[str], env: dict | None = None
     the server's own output goes to ``log``. Trials that start while it preloads wait for it."""
     path = socket_path(experiment_id)
     open(path + STARTING, "w").close()
-    cmd = [sys.executable, "-m", "trials.warm_start", "--socket", path,
+    cmd = [sys.executable, "-m", "nni_plumbing.warm_start", "--socket", path,
            "--parent", str(os.getpid()), "--preload", ",".join(preload)]
     out = subprocess.DEVNULL
     if log is not None:
         os.makedirs(os.path.dirname(log), exist_ok=True)
         out = open(log, "ab")
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env={**os.environ, **(env or {})}, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env={**os.environ, **(env or {})},
+                            cwd=root)
 
 
 def process_started() -> float:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from .tabular_data import DataError
+from .tabular import DataError
 
 IMAGE_DATASETS = ("cifar10", "cifar100", "digits", "digits-hard", "synthetic")
 _CIFAR = {

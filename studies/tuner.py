@@ -1,6 +1,6 @@
 """One NNI experiment per study: the tuner hands out the study's weight-sharing searches, and, as their
 results come in, the retraining of the architectures each study needs (``trials/study_trial.py`` runs
-both). The web UI shows every search and every retraining; ``python -m trials.study_report`` turns the
+both). The web UI shows every search and every retraining; ``python -m studies.report`` turns the
 finished experiment into tables and plots.
 
 Studies (``classArgs.study``):
@@ -29,10 +29,9 @@ from pathlib import Path
 
 from nni.tuner import Tuner
 
+from nas_data.files import atomic_write
+from nni_plumbing.held_requests import HeldRequests
 from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
-
-from .held_requests import HeldRequests
-from .tabular_data import atomic_write
 
 _logger = logging.getLogger(__name__)
 STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random")
@@ -57,7 +56,7 @@ class StudyTuner(HeldRequests, Tuner):
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
     (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
     ``probe_epoch`` (default: the middle epoch), ``threads`` (torch threads per trial), ``warm_start`` (trials on
-    this machine fork from a server that has imported torch and Lightning already, ``trials/warm_start.py``)."""
+    this machine fork from a server that has imported torch and Lightning already, ``nni_plumbing/warm_start.py``)."""
 
     def __init__(self, study: str = "learning-progress", space: str = "darts", space_args: dict | None = None,
                  retrain_space_args: dict | None = None, policies=("ednas",), seeds=(0, 1, 2), data: str = "digits",
@@ -97,7 +96,7 @@ class StudyTuner(HeldRequests, Tuner):
         self._started = False
         self.issued: dict[int, int] = {}  # NNI parameter id -> job number handed out with it
         if warm_start and os.environ.get("NNI_CHECKPOINT_DIRECTORY"):
-            from . import warm_start as warm
+            from nni_plumbing import warm_start as warm
 
             self._warm_server = warm.start_server(self.dir.parent.name, warm.TORCH_TRIAL_PRELOAD,
                                                   log=self.dir.parent / "log" / "warm_start.log")

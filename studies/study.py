@@ -1,6 +1,6 @@
 """Run a study config end to end: the NNI experiment (web UI while it runs), then its report.
 
-    python -m trials.study run configs/studies/learning_progress.yml [--set seeds=[0,1] k=5] [--port 8080]
+    python -m studies run configs/studies/learning_progress.yml [--set seeds=[0,1] k=5] [--port 8080]
 
 ``--set key=value`` overrides the tuner's ``classArgs`` (values in YAML); ``maxTrialNumber`` is set to the
 study's number of jobs. The report goes to ``results/study-<experiment id>/`` (``--out`` to change).
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import yaml
 
-from .experiments import ConfigError, experiment_dir, load_config, run_experiment
+from nni_plumbing.experiments import ConfigError, experiment_dir, load_config, run_experiment
 
 
 def study_config(path, overrides: dict | None = None, concurrency: int | None = None):
     """The config at ``path`` with ``overrides`` merged into the tuner's classArgs and maxTrialNumber set;
     the tuner is built once here so that bad classArgs fail with one line before NNI starts."""
-    from .study_tuner import StudyTuner
+    from .tuner import StudyTuner
 
     config = load_config(path)
     args = config.tuner.class_args
@@ -39,7 +39,7 @@ def finished_for(config):
     TUNER_NO_MORE_TRIAL whenever the tuner holds a request back while it waits on a search.)"""
     import json
 
-    from .study_tuner import STATE_FILE, study_finished
+    from .tuner import STATE_FILE, study_finished
 
     def finished(experiment_id: str) -> bool:
         path = experiment_dir(config, experiment_id) / "checkpoint" / STATE_FILE
@@ -58,7 +58,7 @@ def _override(text: str) -> tuple[str, object]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trials.study", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studies", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a study config, then write its report")
     run.add_argument("config")
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     run.add_argument("--port", type=int, default=8080)
     run.add_argument("--out")
     args = parser.parse_args(argv)
-    from .study_report import build_report
+    from .report import build_report
 
     try:
         config = study_config(args.config, dict(args.set), args.concurrency)

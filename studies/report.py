@@ -1,6 +1,6 @@
-"""Tables and plots of a finished study experiment (``trials/study_tuner.py``), as Markdown, CSV and PNG.
+"""Tables and plots of a finished study experiment (``studies/tuner.py``), as Markdown, CSV and PNG.
 
-    python -m trials.study_report EXPERIMENT_ID [--workdir ~/nni-experiments] [--out results/study-ID]
+    python -m studies.report EXPERIMENT_ID [--workdir ~/nni-experiments] [--out results/study-ID]
 
 Results are read from NNI's database and matched by the job number and architecture each trial reports
 (never by NNI's parameter bookkeeping, DESIGN.md). Accuracies are test accuracies after retraining.
@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .experiments import final_results
-from .tabular_data import atomic_write
-from .study_tuner import STATE_FILE
+from nas_data.files import atomic_write
+from nni_plumbing.experiments import final_results
+
+from .tuner import STATE_FILE
 
 
 def load_study(exp_dir: str | os.PathLike) -> tuple[str, list[dict], list[dict]]:
@@ -187,7 +188,7 @@ def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trials.study_report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", help="the study experiment's id")
     parser.add_argument("--workdir", default="~/nni-experiments", help="NNI's experiment working directory")
     parser.add_argument("--out", help="output folder (default: results/study-<id>)")
