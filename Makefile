@@ -1,23 +1,40 @@
 # `make run`: set everything up, then run the default experiment (MLP NAS on digits + baselines + report).
 # `make test`: set everything up, then run the tests (the slow, marked ones: `make test-slow`).
+# `make setup` installs the exact versions in requirements.lock; `make lock` regenerates it from
+# pyproject.toml's ranges (pip-compile, keeping the pins it can; `make lock ARGS=--upgrade` moves them all).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint run test test-slow benchmark clean
+.PHONY: setup lock lint browser run test test-slow benchmark clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check >&2; echo "make: requirements.lock does not cover pyproject.toml; run make lock" >&2; exit 1; }
 	touch $(STAMP)
+
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check 'pip-tools>=7.4'
+	$(VENV)/bin/pip-compile --quiet --extra test --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock $(ARGS) pyproject.toml
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+
+# The real-browser test of the web UI (tests/test_webui_browser.py) uses Debian's chromium through Playwright;
+# without it that test is skipped and says why.
+browser: setup
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium; } || \
+		echo "make: could not install chromium (needs root and apt); tests/test_webui_browser.py will be skipped" >&2
 
 run: setup
 	$(PY) -m mlp_nas run $(ARGS)

@@ -5,7 +5,9 @@ strategies on the same space and data, in one run.
     ``DARTS`` model space: same 7 operations, same cell wiring) (goal: ratio <= 0.8);
 (b') the same against ``RandomOneShot`` driving *our* DARTS space module: both then run the same modules
     (our cells compute only the kept edges under either), so this isolates the loops;
-(c) our search with EDNAS policy vectors against NNI ``DARTS`` on our DARTS space.
+(c) our search with EDNAS policy vectors against NNI ``DARTS`` on our DARTS space;
+(d) our search with EDNAS against the same policy as an NNI strategy (``strategies.nni_strategy.PolicyOneShot``,
+    one policy step per validation batch in both): the cost of the NNI-native path.
 
 An epoch's cost is the second epoch of a 2-epoch run, timed inside each loop (ours: shared-weight
 pass and policy pass; NNI: a Lightning callback from the start of training to the end
@@ -45,14 +47,17 @@ def nni_run(space_name, strategy_name, data, epochs, args) -> float:
     val = nni.trace(torch.utils.data.TensorDataset)(x_val, y_val)
     import pytorch_lightning as pl
 
-    marks = []
+    starts, ends = [], []
 
-    class EpochClock(pl.Callback):  # from the start of training to the end of validation, per epoch
+    class EpochClock(pl.Callback):  # from the start of training to the end of validation (if any), per epoch
         def on_train_epoch_start(self, trainer, module):
-            marks.append(time.perf_counter())
+            starts.append(time.perf_counter())
+
+        def on_train_epoch_end(self, trainer, module):
+            ends.append(time.perf_counter())
 
         def on_validation_epoch_end(self, trainer, module):
-            marks.append(time.perf_counter())
+            ends.append(time.perf_counter())
 
     if space_name == "hub-darts":
         from nni.nas.hub.pytorch import DARTS as HubDarts
@@ -66,10 +71,16 @@ def nni_run(space_name, strategy_name, data, epochs, args) -> float:
         val_dataloaders=DataLoader(val, batch_size=args.batch), max_epochs=epochs, num_classes=classes,
         accelerator="cpu", enable_progress_bar=False, logger=False, enable_checkpointing=False,
         enable_model_summary=False, callbacks=[EpochClock()], num_sanity_val_steps=0)
-    experiment = NasExperiment(space, evaluator, getattr(strategies, strategy_name)())
+    if strategy_name == "PolicyOneShot":  # our EDNAS policy inside NNI's one-shot framework
+        from strategies.nni_strategy import PolicyOneShot
+
+        strategy = PolicyOneShot("ednas", seed=0)
+    else:
+        strategy = getattr(strategies, strategy_name)()
+    experiment = NasExperiment(space, evaluator, strategy)
     experiment.run()
     experiment.stop()
-    return marks[-1] - marks[-2]  # the last epoch
+    return ends[-1] - starts[-1]  # the last epoch
 
 
 def our_run(space_name, policy_name, data, epochs, args, figures_every: int = 0) -> float:
@@ -83,9 +94,11 @@ def our_run(space_name, policy_name, data, epochs, args, figures_every: int = 0)
     space = make_space(space_name, width=args.width, num_cells=args.cells, num_classes=4, image_size=16)
     policy = make_policy(policy_name, space, seed=0)
     with tempfile.TemporaryDirectory() as out:
+        # the policy budget NNI's loops have: one pass over the validation split, one sample per batch
         search = WeightSharingSearch(space, policy, TensorDataset(*data[0]), TensorDataset(*data[1]), out=out,
                                      epochs=epochs, batch_size=args.batch, final_samples=1,
-                                     figures_every=figures_every)
+                                     figures_every=figures_every, val_batch_size=args.batch, policy_steps=None,
+                                     samples_per_update=1, null_twins=0)
         seconds = []
         search.log = lambda *_: seconds.append(search.history[-1]["seconds"]) if search.history else None
         search.run()
@@ -99,6 +112,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", type=int, default=5)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "oneshot_vs_nni.json"))
+    parser.add_argument("--only", help="run only the comparisons whose label contains this text, e.g. '(d)'")
     args = parser.parse_args(argv)
 
     from publish import measured, publish
@@ -114,7 +128,10 @@ def main(argv=None) -> int:
             ("(b) uniform vs RandomOneShot on NNI's DARTS space", "hub-darts", "uniform", "RandomOneShot", 0),
             ("(b) the same, our figures drawn every epoch", "hub-darts", "uniform", "RandomOneShot", 1),
             ("(b') uniform vs RandomOneShot on our DARTS module", "darts", "uniform", "RandomOneShot", 0),
-            ("(c) EDNAS vs DARTS", "darts", "ednas", "DARTS", 0)):
+            ("(c) EDNAS vs DARTS", "darts", "ednas", "DARTS", 0),
+            ("(d) EDNAS: our loop vs PolicyOneShot inside NNI", "darts", "ednas", "PolicyOneShot", 0)):
+        if args.only and args.only not in label:
+            continue
         t = {"ours": min(our_run("darts", ours, data, 2, args, figures) for _ in range(2)),
              "nni": min(nni_run(theirs_space, theirs, data, 2, args) for _ in range(2))}
         rows.append({"comparison": label, "ours_epoch_s": t["ours"], "nni_epoch_s": t["nni"],

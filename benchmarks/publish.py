@@ -13,14 +13,16 @@ from pathlib import Path
 import torch
 
 from nas_data.files import atomic_write
+from nni_plumbing.checks import positive_int
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return int(text)
+    try:
+        return positive_int("the value", int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
 
 
 def network_parser(description: str, results_name: str) -> argparse.ArgumentParser:

@@ -3,7 +3,8 @@
 (a) a supernet training step (forward, backward, SGD) with a sampled path, over the same child's
     standalone step (``space.freeze`` of that path); goal <= 1.05;
 (d) a policy's sample + update as a share of one supernet step; goal < 1 % for EDNAS, < 5 % for the
-    ENAS LSTM. Timed as the search spends it: in the policy pass, ``samples_per_update`` architectures
+    LSTM policies. Timed as the search spends it: in the policy pass, the search's ``samples_per_update``
+    (the same for every policy; each null twin of the search costs as much again) architectures
     drawn together and one update from them (per sample); in the training pass, one architecture per
     step, drawn for the whole pass at once (per step, here 16 steps).
 
@@ -74,9 +75,11 @@ def main(argv=None) -> int:
     supernet_s, child_s = statistics.median(s_times), statistics.median(c_times)
 
     policies = {}
-    for name in ("ednas", "enas-lstm"):
+    from strategies.search import SAMPLES_PER_UPDATE
+
+    for name in ("ednas", "lstm", "enas"):
         policy = make_policy(name, space, seed=0)
-        n = policy.hparams["samples_per_update"]
+        n = SAMPLES_PER_UPDATE  # the search's budget, the same for every policy
 
         def policy_round():
             policy.update(policy.sample_batch(n), [0.5] * n)

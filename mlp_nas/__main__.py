@@ -35,7 +35,54 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--tpe", help="the sklearn+TPE experiment id")
     rep.add_argument("--workdir", default="~/nni-experiments", help="NNI's experiment working directory")
     rep.add_argument("--out", default=str(ROOT / "results"))
+    arch = sub.add_parser("arch", help="check an architecture dict (JSON text or file) and print it as the search does")
+    arch.add_argument("arch", help='e.g. \'{"layers": [[64, "relu"], "dropout", [32, "tanh"]]}\' or a .json file')
+    arch.add_argument("--max-layers", type=int, default=10, help="dense layers allowed (classArgs max_layers)")
+    arch.add_argument("--train-tokens", action="store_true", help="architectures carry training settings too")
+    from .view import add_parser as add_view_parser
+
+    add_view_parser(sub)
     return parser
+
+
+def _check_run_args(args) -> None:
+    """Flags that cannot work, as one ``ValueError`` line, before any config, data or NNI is touched."""
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    for flag in ("controller_epochs", "archs_per_epoch", "concurrency"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder for the report")
+    if args.dataset is None and (args.label is not None or args.drop is not None):
+        raise ValueError("--label and --drop describe a CSV file: pass it with --dataset FILE.csv")
+
+
+def check_arch(args) -> int:
+    """``arch``: validate an MLP architecture (JSON text or a file holding it); print it normalised."""
+    import json
+
+    from .space import TokenSpace, describe
+
+    text = args.arch
+    if not text.lstrip().startswith(("{", "[")):
+        try:
+            text = Path(text).read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read architecture file {args.arch}: {exc.strerror}; give JSON text or a "
+                             "file holding it") from None
+    try:
+        given = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the architecture is not valid JSON ({exc.msg} at line {exc.lineno}); write it as "
+                         '{"layers": [[64, "relu"], "dropout"]}') from None
+    arch = TokenSpace(args.max_layers, train_tokens=args.train_tokens).validate(given)
+    print(json.dumps(arch))
+    print(describe(arch))
+    return 0
 
 
 def run(args) -> int:
@@ -71,7 +118,14 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     try:
+        if args.command == "arch":
+            return check_arch(args)
+        if args.command == "view":
+            from .view import view
+
+            return view(args.experiment, args.port, args.workdir)
         if args.command == "run":
+            _check_run_args(args)
             return run(args)
         workdir = Path(os.path.expanduser(args.workdir))
         return _report(workdir / args.experiment, args.tpe and workdir / args.tpe, args.out)
@@ -79,6 +133,7 @@ def main(argv=None) -> int:
         print(f"mlp_nas: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("mlp_nas: interrupted (Ctrl+C); its NNI experiment, if one had started, was stopped", file=sys.stderr)
         return 130
 
 

@@ -38,18 +38,20 @@ def dense_keys(arch: dict, n_features: int, n_classes: int) -> list[str]:
     return names
 
 
-def build_model(arch: dict, n_features: int, n_classes: int, learning_rate: float = 1e-3):
-    """A compiled Keras model: the hidden layers of ``arch``, then the task's output layer; Adam."""
+def build_model(arch: dict, n_features: int, n_classes: int, learning_rate: float = 1e-3, l2: float = 0.0):
+    """A compiled Keras model: the hidden layers of ``arch``, then the task's output layer; Adam.
+    ``l2`` > 0 puts that L2 penalty on every Dense kernel."""
     import keras
 
     units, activation, loss = output_layer(n_classes)
+    reg = keras.regularizers.L2(l2) if l2 else None
     layers = [keras.Input((n_features,))]
     for layer in arch["layers"]:
         if layer == "dropout":
             layers.append(keras.layers.Dropout(DROPOUT_RATE))
         else:
-            layers.append(keras.layers.Dense(layer[0], activation=layer[1]))
-    layers.append(keras.layers.Dense(units, activation=activation))
+            layers.append(keras.layers.Dense(layer[0], activation=layer[1], kernel_regularizer=reg))
+    layers.append(keras.layers.Dense(units, activation=activation, kernel_regularizer=reg))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
     return model

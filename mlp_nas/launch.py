@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from nas_data.tabular import DatasetSpec, load_xy
-from nni_plumbing.experiments import ConfigError, experiment_dir, load_config, run_experiment
+from nni_plumbing.experiments import ConfigError, experiment_dir, load_config, run_experiment, user_path
 
 from .tuner import TRIAL_PRELOAD, validate_class_args
 
@@ -16,12 +16,15 @@ from .tuner import TRIAL_PRELOAD, validate_class_args
 def build_configs(nas_path, tpe_path=None, concurrency: int | None = None, **class_args):
     """The two configs with ``class_args`` overriding the NAS tuner's, checked before anything
     starts; the TPE experiment gets the same dataset, seed, concurrency, threads per trial and
-    trial budget."""
+    trial budget. A CSV path (from the command line or the config) resolves against the working directory."""
     nas = load_config(nas_path)
     args = nas.tuner.class_args
     args.update(class_args)
     validate_class_args(args)
     spec = DatasetSpec.parse(args.get("dataset", "digits"), args.get("label"), args.get("drop"))
+    if spec.is_csv:  # the tuner and the TPE trials read it from other folders: check and pass the same file
+        args["dataset"] = user_path(spec.name)
+        spec = DatasetSpec.parse(args["dataset"], spec.label, spec.drop)
     load_xy(spec)  # bad data fails here, with one line, before NNI starts
     n_archs = args.get("controller_epochs", 10) * args.get("archs_per_epoch", 10)
     nas.max_trial_number = n_archs + int(args.get("sklearn_baseline", True))

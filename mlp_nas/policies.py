@@ -157,6 +157,17 @@ class LSTMController:
 
     def update(self, sequences, rewards, accuracies=None) -> dict:
         """One REINFORCE step on a batch of sampled sequences and their rewards."""
+        # Why this baseline differs from the PyTorch policies' REINFORCE (strategies/base.py, after ENAS,
+        # Pham et al. 2018): there the baseline starts at 0, moves once per sample *before* that sample's
+        # advantage is taken, the entropy bonus is added to the reward, and the loss sums over the batch; one
+        # update per sample (or per few samples) over hundreds of updates, so the zero start washes out. Here
+        # one update is one whole controller epoch (10 samples, 10 epochs in the MLP NAS study), so: the
+        # baseline starts at the first epoch's mean reward (from 0, every first-epoch architecture would look
+        # good, as every accuracy is > 0, and a tenth of the budget would only push probabilities up); the
+        # advantage uses the baseline of the epochs before (the epoch's own mean would cancel with itself),
+        # which then moves once towards this epoch's mean; the loss is the batch mean, so the learning rate
+        # does not depend on archs_per_epoch; and the entropy bonus stays outside the reward, so that the
+        # reward (and baseline) reported per epoch is the accuracy alone.
         import tensorflow as tf
 
         rewards = np.asarray(rewards, dtype=np.float32)

@@ -1,9 +1,11 @@
 """The final report of an MLP NAS run: NAS against scikit-learn on the same test split.
 
-The best architecture by validation accuracy is retrained on train+validation (for the number of
-epochs that early stopping chose during the search) and scored once on the test split;
-scikit-learn's default MLPClassifier and the TPE-tuned one are fit on train+validation and scored
-on the same test split. Writes ``report.md``, ``report.csv``, ``report.json`` and two PNG plots.
+The pick does not trust one validation split (``mlp_nas.selection``): the top-k architectures by
+validation accuracy are re-scored by k-fold cross-validation on train+validation, the best mean is
+retrained on train+validation for its folds' median best epoch and scored once on the test split;
+the top-k ensemble is its own row. scikit-learn's default MLPClassifier and the TPE-tuned one are
+fit on train+validation and scored on the same test split. Writes ``report.md``, ``report.csv``,
+``report.json`` and two PNG plots.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from .space import describe
 from .tuner import HISTORY_FILE
 
 COLUMNS = ["method", "val_acc", "test_acc", "trials", "search_s", "details"]
+TOP_K, FOLDS = 3, 3  # small, so that `make run` stays within its time budget
 
 
 def load_history(exp_dir: str | os.PathLike) -> dict:
@@ -40,19 +43,21 @@ def split_of(history: dict):
     return load_split(DatasetSpec.parse(config["dataset"], config["label"], config["drop"]), config["seed"])
 
 
-def retrain_test_accuracy(record: dict, config: dict, split) -> float:
-    """Retrain an architecture on train+validation from scratch and score it on the test split."""
-    os.environ["KERAS_BACKEND"] = config.get("keras_backend", "torch")
-    import keras
+def training_settings(config: dict) -> dict:
+    """The search's training settings, so the re-scoring and the retrain train like the trials did."""
+    keys = ("max_epochs", "patience", "batch_size", "learning_rate", "l2", "lr_schedule")
+    return {k: config[k] for k in keys if k in config} | {"threads": config.get("trial_threads", 1)}
 
-    from .keras_model import build_model
 
-    keras.utils.set_random_seed(config["seed"] * 100003 + record["sample_id"])
-    model = build_model(record["trained_arch"], split.n_features, split.n_classes, config["learning_rate"])
-    x, y = split.train_val()
-    model.fit(x, y, epochs=int(record.get("best_epoch") or config["max_epochs"]), batch_size=config["batch_size"],
-              verbose=0)
-    return float(model.evaluate(split.x_test, split.y_test, verbose=0, return_dict=True)["accuracy"])
+def select_pick(records: list[dict], config: dict, split, top_k: int = TOP_K, folds: int = FOLDS):
+    """Re-score the top ``top_k`` records by ``folds``-fold CV on train+validation and retrain the pick
+    (``mlp_nas.selection``); the test split is not handed over."""
+    os.environ.setdefault("KERAS_BACKEND", config.get("keras_backend", "torch"))
+    from .selection import KerasFitter, select_from_split
+
+    cands = [{"arch": r["trained_arch"], "val_acc": r["accuracy"], "sample_id": r["sample_id"]} for r in records]
+    return select_from_split(cands, split, KerasFitter(split.n_classes, training_settings(config)), k=top_k, folds=folds,
+                             seed=config["seed"])
 
 
 def trial_timing(records: list[dict]) -> dict:
@@ -66,7 +71,8 @@ def trial_timing(records: list[dict]) -> dict:
     return {"trials": len(timed), "startup_s": startup, "train_s": train, "wall_s": wall, "startup_share": startup / wall}
 
 
-def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None = None) -> dict:
+def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None = None, top_k: int = TOP_K,
+                 folds: int = FOLDS) -> dict:
     """Compute every row of the comparison table (this retrains and fits; it takes a little while)."""
     from .sklearn_mlp import fit_score
 
@@ -78,11 +84,17 @@ def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None =
                  key=lambda r: -r["accuracy"])
     if not nas:
         raise RuntimeError(f"experiment {Path(nas_dir).name} has no successful architecture trial yet")
-    best = nas[0]
-    rows = [{"method": f"MLP NAS ({config['sampler']})", "val_acc": best["accuracy"],
-             "test_acc": retrain_test_accuracy(best, config, split), "trials": len(nas),
-             "search_s": trial_span_s(nas_dir),
-             "details": f"{describe(best['trained_arch'])} ({best.get('n_params')} params, {best.get('best_epoch')} epochs)"}]
+    sel = select_pick(nas, config, split, top_k, folds)
+    best, search_s = sel.pick, trial_span_s(nas_dir)
+    cv = ", ".join(f"{c['cv_mean']:.4f}" for c in sel.rescored)
+    rows = [{"method": f"MLP NAS ({config['sampler']})", "val_acc": best["val_acc"],
+             "test_acc": sel.test_accuracy(split.x_test, split.y_test), "trials": len(nas), "search_s": search_s,
+             "details": f"{describe(best['arch'])} (CV {best['cv_mean']:.4f} over {folds} folds, retrained "
+                        f"{best['retrain_epochs']} epochs; top-{len(sel.rescored)} CV: {cv})"}]
+    if sel.ensemble:
+        rows.append({"method": f"MLP NAS ({config['sampler']}) top-{len(sel.ensemble)} ensemble", "val_acc": None,
+                     "test_acc": sel.ensemble_accuracy(split.x_test, split.y_test), "trials": len(nas),
+                     "search_s": search_s, "details": "mean class probabilities of the re-scored top-k"})
     default = next((r for r in samples if r["method"] == "sklearn_default" and r["status"] == "done"), None)
     rows.append({"method": "sklearn MLPClassifier (defaults)", "val_acc": default and default["accuracy"],
                  "test_acc": fit_score(None, x_fit, y_fit, split.x_test, split.y_test, config["seed"]),
@@ -100,6 +112,8 @@ def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None =
                                               for k, v in sorted(params.items()))})
     return {"experiment": Path(nas_dir).name, "tpe_experiment": tpe_dir and Path(tpe_dir).name,
             "dataset": config["dataset"], "seed": config["seed"], "rows": rows,
+            "rescored": [{k: c[k] for k in ("sample_id", "val_acc", "cv_mean", "cv_std", "cv_best_epochs",
+                                            "retrain_epochs", "arch")} for c in sel.rescored],
             "top": [{"sample_id": r["sample_id"], "epoch": r["epoch"], "val_acc": r["accuracy"],
                      "arch": r["trained_arch"]} for r in nas[:5]],
             "epochs": history["epochs"], "mixups": history["mixups"],

@@ -13,6 +13,11 @@ from nni_plumbing import warm_start
 
 
 def main(argv=None) -> int:
+    from nni_plumbing import faults
+    faults.inject()  # no-op unless tests/test_faults.py planned a fault for this trial
+    from nni_plumbing import mixup
+
+    mixup.install()  # train the parameters NNI recorded for this trial id (NNI 3.0 can hand out another's)
     started_process = warm_start.process_started()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True)

@@ -1,10 +1,12 @@
 """The trial NNI runs for the MLP NAS experiment: ``python -m mlp_nas.trial``.
 
-It trains what the tuner sent: a Keras MLP (``method`` ``controller`` or ``random``) with Adam
-1e-3 and early stopping on the validation split, or scikit-learn's default MLPClassifier
+It trains what the tuner sent: a Keras MLP (``method`` ``controller`` or ``random``) to convergence
+(``mlp_nas.training``: up to 200 epochs, early stopping with patience 20 that restores the best
+weights, learning rate halved on plateaus), or scikit-learn's default MLPClassifier
 (``sklearn_default``), the baseline shown beside the NAS trials in the web UI. It reports the
 validation accuracy after each epoch and a final dict whose ``default`` is the best validation
-accuracy and which names what was really trained (NNI can hand a trial another trial's
+accuracy (of the restored weights) and which names what was really trained (architecture, sample
+id, epochs trained, best epoch, fidelity) (NNI can hand a trial another trial's
 parameters under concurrency, so the tuner trusts this echo, not its own records).
 """
 from __future__ import annotations
@@ -30,51 +32,35 @@ def load_data(params: dict):
 
 
 def train_keras(params: dict, split, report) -> dict:
-    """Train the sampled MLP; ``report(epoch_accuracy)`` is called after every epoch.
+    """Train the sampled MLP to convergence (``mlp_nas.training``); ``report(epoch_accuracy)`` after every epoch.
 
     Trainers return the result dict with ``train_start``, the time their first training step began.
+    ``train.max_epochs`` is the trial's fidelity (a multi-fidelity tuner may set it per sample); it is
+    echoed back with the epochs actually trained and the best epoch, whose weights the model keeps.
     """
     train = params["train"]
     os.environ["KERAS_BACKEND"] = train.get("keras_backend", "torch")  # a warm server has set it already
     import keras
 
-    threads = int(train.get("threads", 1))
-    if keras.backend.backend() == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-    elif keras.backend.backend() == "tensorflow":
+    if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    keras.utils.set_random_seed(int(params["seed"]))
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(train.get("threads", 1)))
+            tf.config.threading.set_inter_op_parallelism_threads(int(train.get("threads", 1)))
+        except RuntimeError:
+            pass  # TensorFlow already running in this process (an in-process benchmark): its setting stands
 
-    from .keras_model import BigramStore, build_model, dense_keys
+    from .keras_model import BigramStore
+    from .training import train_candidate
 
-    arch = params["arch"]
-    model = build_model(arch, split.n_features, split.n_classes, train.get("learning_rate", 1e-3))
     store = BigramStore(train["bigram_dir"]) if train.get("bigram_dir") else None
-    keys = dense_keys(arch, split.n_features, split.n_classes)
-    reused = store.load_into(model, keys) if store else 0
-
-    class Report(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            report(float(logs["val_accuracy"]))
-
-    started = time.time()
-    history = model.fit(
-        split.x_train, split.y_train, validation_data=(split.x_val, split.y_val),
-        epochs=int(train.get("max_epochs", 10)), batch_size=int(train.get("batch_size", 32)), verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping("val_accuracy", patience=int(train.get("patience", 3)),
-                                                 restore_best_weights=True),
-                   keras.callbacks.TerminateOnNaN(), Report()])
-    curve = [float(a) for a in history.history["val_accuracy"]]
-    if store and all(map(lambda a: a == a, history.history["loss"])):
-        store.save_from(model, keys)
-    best = max(range(len(curve)), key=curve.__getitem__)
-    return {"default": curve[best], "best_epoch": best + 1, "curve": curve, "n_params": int(model.count_params()),
-            "reused_layers": reused, "keras_backend": keras.backend.backend(), "train_start": started}
+    settings = {k: train.get(k) for k in ("max_epochs", "patience", "batch_size", "learning_rate", "l2",
+                                          "lr_schedule", "threads")}
+    _, info = train_candidate(params["arch"], split.x_train, split.y_train, split.x_val, split.y_val, split.n_classes,
+                              settings, int(params["seed"]), report, store)
+    info.pop("train_s")
+    return {"default": info.pop("val_acc"), **info, "keras_backend": keras.backend.backend()}
 
 
 def train_sklearn_default(params: dict, split, report) -> dict:
@@ -87,6 +73,11 @@ def train_sklearn_default(params: dict, split, report) -> dict:
 
 
 def main() -> int:
+    from nni_plumbing import faults
+    faults.inject()  # no-op unless tests/test_faults.py planned a fault for this trial
+    from nni_plumbing import mixup
+
+    mixup.install()  # train the parameters NNI recorded for this trial id (NNI 3.0 can hand out another's)
     started_process = warm_start.process_started()
     import nni
 

@@ -20,12 +20,16 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.model_selection import train_test_split
 
 from .tabular import DataError
+
+if TYPE_CHECKING:
+    import torch
+# torch and scikit-learn load inside the loaders: command lines import this module for its names and
+# checks (check_image_source) before those slow imports.
 
 IMAGE_DATASETS = ("cifar10", "cifar100", "digits", "digits-hard", "synthetic")
 _CIFAR = {
@@ -70,6 +74,39 @@ def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path} is damaged: expected N x 3072 pixels and N labels, got data {data.shape} "
                         f"and {len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels
+
+
+def check_image_source(name: str, data_dir: str | os.PathLike | None = None) -> None:
+    """Raise :class:`DataError` (one line: what is wrong, how to fix it) if ``load_images(name, data_dir=...)``
+    cannot find its data: an unknown name, or a CIFAR folder that is missing, empty or in another layout.
+    Cheap (no torch, no reading of the batches)."""
+    if name not in IMAGE_DATASETS:
+        raise DataError(f"unknown image data set {name!r}; choose one of {', '.join(IMAGE_DATASETS)}")
+    if name not in _CIFAR:
+        if data_dir is not None:
+            raise DataError(f"{name} is built in and takes no data folder; drop --data-dir")
+        return
+    folder, train_files, test_files, _, _ = _CIFAR[name]
+    if data_dir is None:
+        raise DataError(f"{name} needs a local data folder (--data-dir) in torchvision's layout; nothing is downloaded")
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise DataError(f"data folder {root} does not exist: pass --data-dir with the folder holding {folder}/ "
+                        "(torchvision's layout); nothing is downloaded")
+    if not root.is_dir():
+        raise DataError(f"data folder {root} is a file, not a folder: pass the folder holding {folder}/")
+    if root.name == folder:
+        raise DataError(f"{root} is the {folder}/ folder itself: pass its parent, {root.parent}, as --data-dir")
+    base = root / folder
+    if not base.is_dir():
+        found = sorted(p.name for p in root.iterdir())[:5]
+        what = f"it holds {', '.join(found)}" if found else "it is empty"
+        raise DataError(f"no {name} data at {base} ({what}): expected torchvision's layout, {folder}/ with the "
+                        "extracted python batches; nothing is downloaded")
+    missing = [f for f in (*train_files, *test_files) if not (base / f).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more batch files)" if len(missing) > 1 else ""
+        raise DataError(f"{base / missing[0]} is missing{more}: re-extract the python version of {name} there")
 
 
 def read_cifar(name: str, root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -142,6 +179,9 @@ def load_images(name: str, *, seed: int = 0, data_dir: str | os.PathLike | None 
 
     ``limit`` keeps a stratified subset of that many training images (quick runs on CIFAR).
     """
+    import torch
+    from sklearn.model_selection import train_test_split
+
     if name not in IMAGE_DATASETS:
         raise DataError(f"unknown image data set {name!r}; choose one of {', '.join(IMAGE_DATASETS)}")
     if not 0 < val_fraction < 1:
@@ -150,6 +190,7 @@ def load_images(name: str, *, seed: int = 0, data_dir: str | os.PathLike | None 
         if data_dir is None:
             raise DataError(f"{name} needs a local data folder (--data-dir) in torchvision's layout; "
                             "nothing is downloaded")
+        check_image_source(name, data_dir)
         x, y, x_test, y_test, classes = read_cifar(name, data_dir)
         x, x_test = x.astype(np.float32) / 255.0, x_test.astype(np.float32) / 255.0
     else:

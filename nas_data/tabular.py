@@ -114,11 +114,22 @@ def _read_csv(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"dataset '{spec.name}' is neither a named set ({', '.join(NAMED_DATASETS)}) nor an existing CSV file")
     if not spec.label:
         raise DataError(f"{path}: a CSV dataset needs its label column (--label NAME)")
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file (it is not UTF-8); export it as UTF-8 CSV") from None
+    if not rows:
+        raise DataError(f"{path}: the file is empty; a CSV dataset needs a header line and data rows")
     if len(rows) < 2:
         raise DataError(f"{path}: the CSV file has no data rows")
     header = rows[0]
+    if spec.label not in header and len(header) == 1:
+        for delimiter in (";", "\t", "|"):
+            if spec.label in header[0].split(delimiter):
+                shown = "tab" if delimiter == "\t" else repr(delimiter)
+                raise DataError(f"{path}: the columns are separated by {shown}, not commas; save it as "
+                                "comma-separated CSV")
     if spec.label not in header:
         raise DataError(f"{path}: label column '{spec.label}' is not in the header (columns: {', '.join(header)})")
     missing = [c for c in spec.drop if c not in header]

@@ -1,7 +1,7 @@
 """Tuners whose next parameters may not exist yet when NNI asks (an on-policy controller waiting for its
 epoch's results, a study waiting for a search): the request is held and answered later through NNI's
 ``st_callback``, as NNI's own PPO tuner does. Answering with ``NoMoreTrialError`` instead would leave
-the experiment in ``TUNER_NO_MORE_TRIAL`` for good (DESIGN.md). Written once for every such tuner.
+the experiment in ``TUNER_NO_MORE_TRIAL`` for good. Written once: ``nni_plumbing.tuner_base.TunerBase`` uses it.
 """
 from __future__ import annotations
 

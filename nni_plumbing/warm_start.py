@@ -1,5 +1,5 @@
 """Warm trial start: a per-experiment server that has already imported the heavy libraries forks
-a ready child for each trial, so a trial skips seconds of imports (TensorFlow alone costs ~5 s).
+a ready child for each trial, so a trial skips seconds of imports (the README has the measured start-up times).
 
 The tuner starts the server (:func:`start_server`); the trial's entry point calls
 :func:`delegate` first. The trial process hands its environment, working folder, arguments and
@@ -7,7 +7,7 @@ standard streams to the server over a Unix socket; the forked child runs the tar
 the trial process exits with the child's exit code. Where no server answers (no tuner started
 one, another machine, another training service), :func:`delegate` returns ``None`` and the trial
 runs in its own process as usual. NNI itself is never preloaded: it reads the trial's
-environment at import time, and imports in ~0.1 s once its dependencies are loaded.
+environment at import time, and imports quickly once its dependencies are loaded.
 
 Killing the trial process (NNI cancels a trial) kills the child; the server exits when the
 process that started it does.
@@ -31,7 +31,7 @@ import traceback
 ENV_STARTED = "NAS_TOOLKIT_TRIAL_STARTED"
 #: What the image trials (studies, multi-trial search) import before they run, except NNI and modules that
 #: import it (NNI reads the trial's environment at import time, so a preloaded copy would report to the
-#: wrong trial): about 6 s of their 9 s of imports.
+#: wrong trial): most of their import time.
 TORCH_TRIAL_PRELOAD = ["numpy", "scipy.stats", "sklearn.datasets", "sklearn.model_selection", "psutil", "json_tricks",
                        "torch", "torchvision", "pytorch_lightning", "matplotlib.figure",
                        "matplotlib.backends.backend_agg"]

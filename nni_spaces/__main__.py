@@ -18,12 +18,12 @@ INPUTS = {"cifar10": (3, 32, 10), "cifar100": (3, 32, 100), "digits": (1, 8, 10)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import SPACES
+    from . import SPACE_NAMES
 
     p = argparse.ArgumentParser(prog="python -m nni_spaces", description=__doc__.split("\n\n")[0])
-    p.add_argument("name", choices=list(SPACES))
+    p.add_argument("name", choices=list(SPACE_NAMES))
     p.add_argument("--width", type=int, help="channels (filters) of the first stage; default: the paper's search network")
-    p.add_argument("--cells", type=int, help="cells in the network (cell spaces), reductions included")
+    p.add_argument("--cells", type=int, help="cells in the network (cell spaces), reductions included; at least 3")
     p.add_argument("--nodes", type=int, help="computed nodes per cell (cell spaces)")
     p.add_argument("--layers", type=int, help="layers (enas-macro; default 12, the paper's final network 24)")
     p.add_argument("--input", choices=list(INPUTS), default="cifar10", help="input shape and classes (default cifar10)")
@@ -35,19 +35,39 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_args(args) -> None:
+    """Raise ``ValueError`` with one line on arguments that cannot work; needs neither torch nor NNI."""
+    from pathlib import Path
+
+    from . import MIN_CELLS
+
+    if args.name == "enas-macro":
+        if args.cells is not None or args.nodes is not None or args.auxiliary:
+            raise ValueError("--cells, --nodes and --auxiliary are for the cell spaces; enas-macro takes --layers")
+    elif args.layers is not None:
+        raise ValueError(f"--layers is for enas-macro; {args.name} takes --cells and --nodes")
+    for flag, value, least in (("--width", args.width, 1), ("--cells", args.cells, MIN_CELLS), ("--nodes", args.nodes, 1),
+                               ("--layers", args.layers, 1), ("--seed", args.seed, 0)):
+        if value is not None and value < least:
+            why = (" (cells num_cells // 3 and 2 * num_cells // 3 are the two reduction cells; with fewer than "
+                   f"{MIN_CELLS} no normal cell is left)") if flag == "--cells" else ""
+            raise ValueError(f"{flag} must be at least {least}, got {value}{why}")
+    for flag, path in (("--export", args.export), ("--png", args.png)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise ValueError(f"{flag} {path}: folder {Path(path).resolve().parent} does not exist; create it first")
+    if args.export is not None and args.png is not None and Path(args.export).resolve() == Path(args.png).resolve():
+        raise ValueError("--export and --png name the same file; give each its own")
+
+
 def _space_kwargs(args) -> dict:
     channels, size, classes = INPUTS[args.input]
     kwargs = {"in_channels": channels, "num_classes": classes, "image_size": size}
     if args.width is not None:
         kwargs["width"] = args.width
     if args.name == "enas-macro":
-        if args.cells is not None or args.nodes is not None or args.auxiliary:
-            raise ValueError("--cells, --nodes and --auxiliary are for the cell spaces; enas-macro takes --layers")
         if args.layers is not None:
             kwargs["num_layers"] = args.layers
     else:
-        if args.layers is not None:
-            raise ValueError(f"--layers is for enas-macro; {args.name} takes --cells and --nodes")
         for key, value in (("num_cells", args.cells), ("num_nodes", args.nodes)):
             if value is not None:
                 kwargs[key] = value
@@ -55,14 +75,20 @@ def _space_kwargs(args) -> dict:
     return kwargs
 
 
-def _read_arch(space, path: str) -> dict:
+def _read_json(path: str):
+    """The ``--arch`` file's JSON, or one-line ``ValueError``."""
     try:
         with open(path) as f:
-            given = json.load(f)
+            return json.load(f)
     except OSError as exc:
         raise ValueError(f"cannot read --arch {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--arch {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ValueError(f"--arch {path} is not valid JSON ({getattr(exc, 'msg', exc)}{where}); give an architecture "
+                         "dict or a DARTS-style genotype") from None
+
+
+def _read_arch(space, given) -> dict:
     is_genotype = isinstance(given, list) or (isinstance(given, dict) and "normal" in given)
     return space.from_genotype(given) if is_genotype else space.check(given)
 
@@ -70,19 +96,21 @@ def _read_arch(space, path: str) -> dict:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        check_args(args)  # before torch and NNI load: a wrong flag fails at once
+        given = _read_json(args.arch) if args.arch else None
         from nas_data.files import atomic_write
 
         from . import make_space
         space = make_space(args.name, **_space_kwargs(args))
-        arch = _read_arch(space, args.arch) if args.arch else space.sample(args.seed)
+        arch = _read_arch(space, given) if args.arch else space.sample(args.seed)
         arch = {label: arch[label] for label in space.active(arch)}
         model = space.freeze(arch)
-        if args.export:
-            text = json.dumps(space.to_nnictl(), indent=1)
-            atomic_write(args.export, lambda f: f.write(text + "\n"))
         if args.png:
             from .draw import draw_genotype
             draw_genotype(space.genotype(arch), args.png, title=args.name)
+        if args.export:
+            text = json.dumps(space.to_nnictl(), indent=1)
+            atomic_write(args.export, lambda f: f.write(text + "\n"))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

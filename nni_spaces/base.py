@@ -22,6 +22,8 @@ warnings.filterwarnings("ignore", message=r".*is found to be not a nn\.Module.*"
 from nni.mutable import Categorical, CategoricalMultiple  # noqa: E402
 from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
 
+from nni_plumbing.checks import positive_int  # noqa: E402
+
 
 class ArchitectureError(ValueError):
     """An architecture dict (or genotype) that this space cannot build; the message names the bad key or value."""
@@ -31,10 +33,7 @@ def _show(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (str, int, float, list, dict, bool)) or value is None else repr(value)
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+_positive_int = positive_int  # the one check behind every "must be a positive integer" message
 
 
 class SearchSpace(ModelSpace):

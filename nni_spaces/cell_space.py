@@ -20,6 +20,18 @@ from .cells import CELL_TYPES, CellNetwork, PairCellSpace, SlotCellSpace, frozen
 from .ops import OPS
 
 
+def _cell_count(value: Any) -> int:
+    """``num_cells``, at least :data:`nni_spaces.MIN_CELLS`: fewer cells leave no normal cell to decide."""
+    from . import MIN_CELLS
+
+    _positive_int("num_cells", value)
+    if value < MIN_CELLS:
+        raise ValueError(f"num_cells must be at least {MIN_CELLS} (with {value} every cell is a reduction cell, at "
+                         f"num_cells // 3 and 2 * num_cells // 3, and the normal cell has nothing to decide); "
+                         f"pass {MIN_CELLS} or more")
+    return value
+
+
 class CellSearchSpace(SearchSpace):
     """Shared constructor, building, genotypes and counting; subclasses set ``cell_class`` and the defaults."""
 
@@ -38,8 +50,7 @@ class CellSearchSpace(SearchSpace):
         self.ops = ops
         self.num_nodes = _positive_int("num_nodes", num_nodes)
         self.config = dict(width=_positive_int("width", self.defaults["width"] if width is None else width),
-                           num_cells=_positive_int(
-                               "num_cells", self.defaults["num_cells"] if num_cells is None else num_cells),
+                           num_cells=_cell_count(self.defaults["num_cells"] if num_cells is None else num_cells),
                            in_channels=_positive_int("in_channels", in_channels),
                            num_classes=_positive_int("num_classes", num_classes, 2),
                            image_size=_positive_int("image_size", image_size), auxiliary=bool(auxiliary))

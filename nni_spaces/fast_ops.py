@@ -3,17 +3,17 @@
 The supernet step and the retraining of DARTS/ENAS children spend most of their CPU time here:
 
 - oneDNN's depthwise kernel runs every forward pass, but its backward pass covers only undilated 3x3
-  kernels; 5x5 and dilated ones (``sep_conv_5x5``, ``dil_conv_*``) fall back to im2col GEMM, 3-8 times
-  slower than the forward. :func:`depthwise_conv2d` writes both of their gradients as forward depthwise
+  kernels; 5x5 and dilated ones (``sep_conv_5x5``, ``dil_conv_*``) fall back to im2col GEMM, several
+  times slower than the forward. :func:`depthwise_conv2d` writes both of their gradients as forward depthwise
   convolutions: the input gradient convolves the output gradient with the flipped kernel, the weight
   gradient treats every (example, channel) pair as a channel whose "kernel" is the output gradient.
-- max pooling is about 3 times faster in channels-last layout; average pooling that does not count the
+- max pooling is faster in channels-last layout; average pooling that does not count the
   padding is a depthwise convolution with a ones kernel divided by the window sizes.
 
 Same values (to float rounding) and gradients as ``F.conv2d`` / ``F.max_pool2d`` / ``F.avg_pool2d``
 (``tests/test_fast_ops.py``); on a GPU, or without gradients, they are PyTorch's own calls, and
 ``NAS_FAST_OPS=0`` in the environment (or ``fast_ops.ENABLED = False``) makes them PyTorch's calls
-everywhere (``benchmarks/fast_ops.py`` compares the two).
+everywhere (``benchmarks/fast_ops.py`` compares the two; the README has its measurements).
 """
 from __future__ import annotations
 

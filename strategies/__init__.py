@@ -1,17 +1,19 @@
-"""Search policies over any NNI space: uniform random, EDNAS policy vectors, the ENAS LSTM controller,
-behind one interface (``sample``, ``evaluate``, ``update``, ``probabilities``, ``state``/``load_state``)
-and one REINFORCE (``strategies/base.py``)."""
+"""Search policies over any NNI space: uniform random, EDNAS policy vectors, ENAS' controller, a generic
+LSTM controller, behind one interface (``sample``, ``evaluate``, ``update``, ``probabilities``,
+``state``/``load_state``) and one REINFORCE (``strategies/base.py``)."""
 from __future__ import annotations
 
 import importlib
+import warnings
 
 # the spaces' command-line names (nni_spaces.SPACES, which imports torch; a test keeps the two equal), for
 # tuners that must validate classArgs before NNI's 10-second connection deadline
 SPACE_NAMES = ("enas-macro", "enas-micro", "darts", "ednas-cell")
-POLICY_CLASSES = {"uniform": ".uniform:UniformPolicy", "ednas": ".ednas:EdnasPolicy",
-                  "enas-lstm": ".enas_lstm:EnasController"}
+POLICY_CLASSES = {"uniform": ".uniform:UniformPolicy", "ednas": ".ednas:EdnasPolicy", "lstm": ".lstm:LstmPolicy",
+                  "enas": ".enas:EnasPolicy"}
+POLICY_ALIASES = {"enas-lstm": "lstm"}  # old name of the generic LSTM, accepted by make_policy with a warning
 _LAZY = {"Evaluation": ".base", "Policy": ".base", "Decision": ".decisions", "space_decisions": ".decisions",
-         "EdnasPolicy": ".ednas", "EnasController": ".enas_lstm", "UniformPolicy": ".uniform"}
+         "EdnasPolicy": ".ednas", "EnasPolicy": ".enas", "LstmPolicy": ".lstm", "UniformPolicy": ".uniform"}
 
 
 def __getattr__(name):
@@ -30,11 +32,14 @@ def _load(path: str):
 
 
 def make_policy(name: str, space, **kwargs):
-    """A policy by name (``uniform``, ``ednas``, ``enas-lstm``) over ``space``."""
+    """A policy by name (``uniform``, ``ednas``, ``lstm``, ``enas``) over ``space``."""
+    if name in POLICY_ALIASES:
+        warnings.warn(f"policy {name!r} is now called {POLICY_ALIASES[name]!r}", DeprecationWarning, stacklevel=2)
+        name = POLICY_ALIASES[name]
     if name not in POLICY_CLASSES:
         raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICY_CLASSES)}")
     return _load(POLICY_CLASSES[name])(space, **kwargs)
 
 
-__all__ = ["Decision", "Evaluation", "Policy", "POLICIES", "EdnasPolicy", "EnasController", "UniformPolicy",
-           "make_policy", "space_decisions"]
+__all__ = ["Decision", "Evaluation", "Policy", "POLICIES", "POLICY_ALIASES", "EdnasPolicy", "EnasPolicy", "LstmPolicy",
+           "UniformPolicy", "make_policy", "space_decisions"]

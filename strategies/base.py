@@ -1,9 +1,12 @@
 """One interface for every policy over an NNI space, and the one REINFORCE that trains them.
 
 A policy walks the space's decisions in order, producing each decision's distribution (independent
-vectors for EDNAS, an LSTM step for ENAS, nothing for uniform). Log-probability and entropy of an
-architecture sum only over the decisions that shape it (``space.active``): an op on an edge the
-structure did not keep adds nothing.
+vectors for EDNAS, an LSTM step for the LSTM and ENAS controllers, nothing for uniform). Every policy
+samples only the decisions that shape the model: a decision gated by another (the operation on a DARTS
+or EDNAS edge, gated by the node's input pair) is drawn only where its gate keeps it, and is absent from
+the architecture otherwise. The log-probability and entropy of an architecture sum over exactly the
+decisions sampled, so the update scores exactly what was drawn and the sum of pi over everything the
+policy can sample is 1.
 
 >>> from nni_spaces import make_space
 >>> from strategies import EdnasPolicy
@@ -20,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .decisions import Decision, space_decisions
+from .decisions import Decision, decision_gates, space_decisions
 
 
 @dataclass
@@ -37,12 +40,16 @@ class Evaluation:
 @dataclass
 class Walk:
     """One pass through a policy's decisions for a batch of architectures: per decision (rows, in
-    ``policy.decisions`` order) and architecture (columns) the chosen value's log-probability ``terms`` and
-    the distribution's ``entropies``; per label the chosen indices and the probabilities."""
+    ``policy.decisions`` order) and architecture (columns) the chosen value's log-probability ``terms``, the
+    distribution's ``entropies`` and whether the decision was ``taken`` (sampled: 0 where its gate dropped it,
+    and then its term and entropy are 0); per label the chosen indices and the probabilities; and the skip
+    penalty per architecture where the policy computes its own (``skip_kl``, else None)."""
 
     terms: torch.Tensor
     entropies: torch.Tensor
     picks: dict  # label -> (indices, probabilities, row): the label's row of both, or all of them when row is None
+    taken: torch.Tensor
+    skip_kl: torch.Tensor | None = None
 
     def index(self, label: str) -> torch.Tensor:
         """The chosen indices, ``(batch,)`` (``(batch, options)`` of 0/1 for Bernoulli decisions)."""
@@ -55,23 +62,38 @@ class Walk:
         return probs if row is None else probs[row]
 
 
+def _where(mask: torch.Tensor, new, old):
+    """``new`` where ``mask`` (per batch row), else ``old``, through tuples of tensors (a recurrent state)."""
+    if isinstance(new, tuple):
+        return tuple(_where(mask, n, o) for n, o in zip(new, old))
+    if new is None or old is None:
+        return new
+    old = old.expand_as(new)
+    return torch.where(mask.view(-1, *[1] * (new.dim() - 1)), new, old)
+
+
 class Policy(nn.Module):
     """Base of the policies. Subclasses implement ``_start(batch)`` and ``_step(i, decision, state)`` ->
     ``(logits, state)``, and ``_feed(i, decision, index, state)`` -> state (the sampled values fed back);
-    policies whose logits ignore the state set ``independent`` and may override ``_logits``."""
+    policies whose logits ignore the state set ``independent`` and may override ``_logits``; a policy with
+    its own walk (the ENAS controller) overrides ``_walk``. ``_order`` sets the order of the decisions."""
 
     name = "policy"
 
     def __init__(self, space, *, seed: int = 0, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, baseline_decay: float = 0.99, entropy_weight: float = 0.0,
-                 skip_weight: float = 0.0, skip_target: float = 0.4, samples_per_update: int = 1):
+                 skip_weight: float = 0.0, skip_target: float = 0.4, samples_per_update: int = 1,
+                 average_samples: bool = False):
         super().__init__()
         self.__dict__["space"] = space  # not a submodule: the policy's parameters are its own
-        self.decisions: list[Decision] = space_decisions(space)
+        nni_order = space_decisions(space)
+        self.gates = decision_gates(space, nni_order)  # label -> (gate label, gate options that keep it)
+        self.decisions: list[Decision] = self._order(nni_order)
         self.generator = torch.Generator().manual_seed(seed)
         self.hparams = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                             baseline_decay=baseline_decay, entropy_weight=entropy_weight, skip_weight=skip_weight,
-                            skip_target=skip_target, samples_per_update=samples_per_update)
+                            skip_target=skip_target, samples_per_update=samples_per_update,
+                            average_samples=average_samples)
         self.baseline: float | None = None
         self.updates = 0
         self._optimizer = None
@@ -79,14 +101,19 @@ class Policy(nn.Module):
         self._fixed = {label: (list(c.values[0]) if isinstance(c.values[0], tuple) else c.values[0])
                        for label, c in (space.decisions().items() if hasattr(space, "decisions") else [])
                        if label not in learned}  # single-option decisions: not learned, same in every sample
+        self._allowed = {label: torch.tensor(sorted(on)) for label, (_, on) in self.gates.items()}
         groups: dict = {}  # for independent policies: decisions of one kind and size, walked as one matrix
         for d in self.decisions:
-            groups.setdefault((d.kind, d.size), []).append(d)
-        self._groups = list(groups.values())
+            groups.setdefault((d.kind, d.size, d.label in self.gates), []).append(d)
+        self._groups = sorted(groups.values(), key=lambda members: members[0].label in self.gates)  # gates first
         order = [d.label for members in self._groups for d in members]
         self._rows = torch.tensor([order.index(d.label) for d in self.decisions], dtype=torch.long)
 
     # ------------------------------------------------------------------ to implement
+    def _order(self, decisions: list[Decision]) -> list[Decision]:
+        """The order the policy walks the decisions in (default NNI's)."""
+        return decisions
+
     def _start(self, batch: int):
         return None
 
@@ -102,6 +129,13 @@ class Policy(nn.Module):
         return torch.stack([self._step(0, d, None)[0] for d in decisions])
 
     # ------------------------------------------------------------------ sampling and scoring
+    def _taken(self, label: str, picked: dict) -> torch.Tensor | None:
+        """Per architecture whether ``label`` is sampled (its gate keeps it), or None when it always is.
+        ``picked`` maps the labels decided so far to their ``(batch,)`` indices."""
+        if label not in self.gates:
+            return None
+        return torch.isin(picked[self.gates[label][0]], self._allowed[label])
+
     def _walk(self, archs: list[dict] | None, batch: int = 1) -> tuple[list[dict], Walk]:
         """Step through the decisions for a batch of architectures at once, sampling ``batch`` of them
         (``archs=None``) or scoring ``archs``; returns their values and the :class:`Walk`. Plain tensor
@@ -109,61 +143,103 @@ class Policy(nn.Module):
         batch = batch if archs is None else len(archs)
         if self.independent:
             return self._walk_independent(archs, batch)
-        state, values, terms, entropies, picks = self._start(batch), [{} for _ in range(batch)], [], [], {}
+        state, terms, entropies, taken_rows, picks, picked = self._start(batch), [], [], [], {}, {}
         for i, d in enumerate(self.decisions):
-            logits, state = self._step(i, d, state)
-            index, probs, term, entropy = self._pick(d.kind, logits.expand(batch, d.size)[None], archs, [d], batch)
+            taken = self._taken(d.label, picked)
+            logits, stepped = self._step(i, d, state)
+            index, probs, term, entropy = self._pick(d.kind, logits.expand(batch, d.size)[None], archs, [d], batch,
+                                                     None if taken is None else taken[None])
             terms.append(term[0])
             entropies.append(entropy[0])
-            picks[d.label] = (index[0], probs[0], None)
-            for row, picked in zip(values, index[0].tolist()):
-                row[d.label] = d.value(picked)
-            state = self._feed(i, d, index[0], state)
-        return values, Walk(torch.stack(terms), torch.stack(entropies), picks)
+            taken_rows.append(torch.ones(batch, dtype=torch.bool) if taken is None else taken)
+            picks[d.label], picked[d.label] = (index[0], probs[0], None), index[0]
+            fed = self._feed(i, d, index[0], stepped)
+            state = fed if taken is None else _where(taken, fed, state)  # a decision not taken leaves no trace
+        walk = Walk(torch.stack(terms), torch.stack(entropies), picks, torch.stack(taken_rows))
+        return self._values(walk, batch), walk
 
     def _walk_independent(self, archs: list[dict] | None, batch: int) -> tuple[list[dict], Walk]:
         """:meth:`_walk` for policies whose logits do not depend on earlier choices (``independent``): the
-        decisions of one kind and size go through each tensor op together, as rows of one matrix."""
-        terms, entropies, picks, picked = [], [], {}, {}
+        decisions of one kind and size go through each tensor op together, as rows of one matrix; gated
+        decisions come after their gates and are drawn only where taken."""
+        terms, entropies, taken_rows, picks, picked = [], [], [], {}, {}
         for members in self._groups:
+            gated = [self._taken(d.label, picked) for d in members]
+            taken = None if gated[0] is None else torch.stack(gated)
             logits = self._logits(members)
-            index, probs, term, entropy = self._pick(members[0].kind, logits[:, None], archs, members, batch)
+            index, probs, term, entropy = self._pick(members[0].kind, logits[:, None], archs, members, batch, taken)
             terms.append(term)
             entropies.append(entropy)
-            for row, (d, chosen) in enumerate(zip(members, index.tolist())):
-                picks[d.label], picked[d.label] = (index, probs, row), chosen
-        values = [{d.label: d.value(picked[d.label][b]) for d in self.decisions} for b in range(batch)]
-        return values, Walk(torch.cat(terms)[self._rows], torch.cat(entropies)[self._rows], picks)
+            taken_rows.append(torch.ones(len(members), batch, dtype=torch.bool) if taken is None else taken)
+            for row, d in enumerate(members):
+                picks[d.label], picked[d.label] = (index, probs, row), index[row]
+        walk = Walk(torch.cat(terms)[self._rows], torch.cat(entropies)[self._rows], picks,
+                    torch.cat(taken_rows)[self._rows])
+        return self._values(walk, batch), walk
 
-    def _pick(self, kind: str, logits, archs, members, batch: int):
+    def _values(self, walk: Walk, batch: int) -> list[dict]:
+        """The architectures of a walk: per row the values of the decisions taken (and only those)."""
+        taken = walk.taken.tolist()
+        chosen = [walk.index(d.label).tolist() for d in self.decisions]
+        return [{d.label: d.value(chosen[r][b]) for r, d in enumerate(self.decisions) if taken[r][b]}
+                for b in range(batch)]
+
+    def _lookup(self, members: list[Decision], archs: list[dict], taken) -> list[list]:
+        """The indices of ``archs``' values of ``members`` (a placeholder where not taken)."""
+        out = []
+        for r, d in enumerate(members):
+            row = []
+            for b, a in enumerate(archs):
+                if taken is not None and not bool(taken[r, b]):
+                    row.append([0] * d.size if d.kind == "bernoulli" else 0)
+                    continue
+                if d.label not in a:
+                    raise ValueError(f"the architecture lacks decision {d.label!r}, which shapes its model; "
+                                     "pass a complete architecture (as sample() returns it)")
+                row.append(d.index(a[d.label]))
+            out.append(row)
+        return out
+
+    def _pick(self, kind: str, logits, archs, members, batch: int, taken=None):
         """Sample (``archs=None``) or look up the choices of the decisions ``members`` from ``logits``
         ``(decisions, batch or 1, options)``: indices ``(decisions, batch[, options])``, probabilities, and
-        per choice its log-probability and the distribution's entropy ``(decisions, batch)``."""
+        per choice its log-probability and the distribution's entropy ``(decisions, batch)``. ``taken``
+        (``(decisions, batch)`` booleans, or None for all): only those are drawn and count; the others get
+        index 0 and zero terms."""
         shared = logits.shape[1] == 1  # one distribution per decision for the whole batch: draw `batch` from it
         if kind == "bernoulli":
+            if taken is not None:
+                raise ValueError("gated any-subset decisions are not supported")
             log_on, log_off = F.logsigmoid(logits), F.logsigmoid(-logits)
             probs = log_on.exp()
             if archs is None:
                 index = torch.bernoulli(probs.detach().expand(-1, batch, -1), generator=self.generator)
             else:
-                index = torch.tensor([[d.index(a[d.label]) for a in archs] for d in members], dtype=logits.dtype)
+                index = torch.tensor(self._lookup(members, archs, None), dtype=logits.dtype)
             term = (index * log_on + (1 - index) * log_off).sum(-1)
             entropy = -(probs * log_on + (1 - probs) * log_off).sum(-1)
+            return index, probs, term, entropy.expand(len(members), batch)
+        log_p = torch.log_softmax(logits, -1)
+        probs = log_p.exp()
+        if archs is not None:
+            index = torch.tensor(self._lookup(members, archs, taken), dtype=torch.long)
+        elif taken is None:
+            index = torch.multinomial(probs.detach().reshape(-1, probs.shape[-1]), batch if shared else 1,
+                                      replacement=True, generator=self.generator).reshape(len(members), batch)
         else:
-            log_p = torch.log_softmax(logits, -1)
-            probs = log_p.exp()
-            if archs is None:
-                index = torch.multinomial(probs.detach().reshape(-1, probs.shape[-1]), batch if shared else 1,
-                                          replacement=True, generator=self.generator).reshape(len(members), batch)
-            else:
-                index = torch.tensor([[d.index(a[d.label]) for a in archs] for d in members])
-            term = log_p.expand(-1, batch, -1).gather(2, index[..., None])[..., 0]
-            entropy = -(probs * log_p).sum(-1)
-        return index, probs, term, entropy.expand(len(members), batch)
+            index = torch.zeros(len(members), batch, dtype=torch.long)
+            if taken.any():
+                rows = probs.detach().expand(-1, batch, -1)[taken]
+                index[taken] = torch.multinomial(rows, 1, generator=self.generator)[:, 0]
+        term = log_p.expand(-1, batch, -1).gather(2, index[..., None])[..., 0]
+        entropy = (-(probs * log_p).sum(-1)).expand(len(members), batch)
+        if taken is not None:
+            term, entropy = term * taken, entropy * taken
+        return index, probs, term, entropy
 
     @torch.no_grad()
     def sample(self) -> dict:
-        """An architecture dict (every decision), drawn with the policy's own generator (seeded)."""
+        """An architecture dict (the decisions that shape it), drawn with the policy's own generator (seeded)."""
         return self.sample_batch(1)[0]
 
     @torch.no_grad()
@@ -176,26 +252,30 @@ class Policy(nn.Module):
         return [{**copy.deepcopy(self._fixed), **v} for v in values]
 
     def evaluate(self, arch: dict) -> Evaluation:
-        """Log-probability, entropy and skip penalty of ``arch`` over the decisions that shape it."""
+        """Log-probability, entropy and skip penalty of ``arch`` over the decisions the policy samples for it."""
         ev, walk, mask = self._evaluate_batch([arch])
         terms = {d.label: walk.terms[row, 0] for row, d in enumerate(self.decisions) if mask[row, 0]}
         return Evaluation(ev.log_prob[0], ev.entropy[0], terms, ev.skip_kl[0])
 
     def _evaluate_batch(self, archs: list[dict]):
         """:meth:`evaluate` of several architectures in one pass: an :class:`Evaluation` of ``(batch,)``
-        tensors (no terms), the walk, and the ``(decisions, batch)`` mask of the decisions that count."""
+        tensors (no terms), the walk, and the ``(decisions, batch)`` mask of the decisions taken."""
         _, walk = self._walk(archs)
-        labels = [d.label for d in self.decisions]
-        active = [set(self.space.active(a)) if hasattr(self.space, "active") else set(labels) for a in archs]
-        mask = torch.tensor([[label in act for act in active] for label in labels], dtype=walk.terms.dtype)
-        skip_kl, target = torch.zeros(len(archs)), self.hparams["skip_target"]
-        for row, d in enumerate(self.decisions):
+        mask = walk.taken.to(walk.terms.dtype)
+        skip_kl = walk.skip_kl if walk.skip_kl is not None else self._skip_kl(walk, len(archs))
+        return Evaluation(walk.terms.sum(0), walk.entropies.sum(0), {}, skip_kl), walk, mask
+
+    def _skip_kl(self, walk: Walk, batch: int) -> torch.Tensor:
+        """ENAS' skip-density penalty for policies with Bernoulli decisions: per any-subset decision (layer)
+        the KL divergence of its candidates' probabilities from ``skip_target``, summed over the candidates
+        and averaged over the decisions, as the original averages it over layers."""
+        target, kls = self.hparams["skip_target"], []
+        for d in self.decisions:
             if d.kind == "bernoulli":
                 p = walk.probs(d.label).clamp(1e-6, 1 - 1e-6)
-                kl = (p * torch.log(p / target) + (1 - p) * torch.log((1 - p) / (1 - target))).sum(-1)
-                skip_kl = skip_kl + kl * mask[row]
-        return (Evaluation((walk.terms * mask).sum(0), (walk.entropies * mask).sum(0), {}, skip_kl),
-                walk, mask)
+                kls.append((p * torch.log(p / target) + (1 - p) * torch.log((1 - p) / (1 - target))).sum(-1)
+                           .expand(batch))
+        return torch.stack(kls).mean(0) if kls else torch.zeros(batch)
 
     # ------------------------------------------------------------------ learning
     def optimizer(self) -> torch.optim.Optimizer | None:
@@ -209,8 +289,9 @@ class Policy(nn.Module):
     def update(self, archs: list[dict], rewards: list[float]) -> dict:
         """One REINFORCE step from a batch of (architecture, reward): per sample the reward (plus the
         entropy bonus) first moves the baseline, b <- b - (1 - decay) (b - R), then adds
-        -log pi(arch) (R - b) to the loss (plus ENAS' skip penalty); gradients are summed over the batch,
-        whose log-probabilities are computed in one pass."""
+        -log pi(arch) (R - b) to the loss (plus ENAS' skip penalty); gradients are summed over the batch
+        (averaged with ``average_samples``, as ENAS' synchronous aggregation does), whose log-probabilities
+        are computed in one pass."""
         if len(archs) != len(rewards) or not archs:
             raise ValueError(f"update needs as many rewards as architectures (got {len(archs)} and {len(rewards)})")
         h = self.hparams
@@ -223,7 +304,8 @@ class Policy(nn.Module):
             b = 0.0 if self.baseline is None else self.baseline  # starts at 0, as in ENAS
             self.baseline = b - (1 - h["baseline_decay"]) * (b - r)
             advantages.append(r - self.baseline)
-        loss = -(ev.log_prob * torch.tensor(advantages)).sum() + h["skip_weight"] * ev.skip_kl.sum()
+        per_sample = -ev.log_prob * torch.tensor(advantages) + h["skip_weight"] * ev.skip_kl
+        loss = per_sample.mean() if h.get("average_samples") else per_sample.sum()
         if optimizer is not None:
             optimizer.zero_grad()
             loss.backward()
@@ -239,8 +321,9 @@ class Policy(nn.Module):
     @torch.no_grad()
     def probabilities(self, samples: int | None = None) -> dict:
         """Label -> {candidate: probability}. Exact (``samples=0``) for policies whose decisions are
-        independent; otherwise the frequency over ``samples`` draws (default 200), made with a copy of
-        the generator so reading never changes what is sampled next."""
+        independent; otherwise the frequency over ``samples`` draws (default 200; a gated decision's among
+        the draws that took it), made with a copy of the generator so reading never changes what is
+        sampled next."""
         if samples is None:
             samples = 0 if self.independent else 200
         if samples <= 0:  # walk a fixed path: reading the policy must not advance its generator
@@ -251,15 +334,16 @@ class Policy(nn.Module):
         self.generator = torch.Generator().set_state(generator.get_state())
         try:
             _, walk = self._walk(None, samples)
-            for d in self.decisions:
-                index = walk.index(d.label)
+            for row, d in enumerate(self.decisions):
+                index, taken = walk.index(d.label), walk.taken[row]
                 if d.kind == "bernoulli":
-                    counts[d.label] += index.sum(0)
+                    counts[d.label] += index[taken].sum(0)
                 else:
-                    counts[d.label] += torch.bincount(index, minlength=d.size).float()
+                    counts[d.label] += torch.bincount(index[taken], minlength=d.size).float()
+                counts[d.label] /= max(int(taken.sum()), 1)
         finally:
             self.generator = generator
-        return {d.label: self._as_table(d, counts[d.label] / samples) for d in self.decisions}
+        return {d.label: self._as_table(d, counts[d.label]) for d in self.decisions}
 
     @staticmethod
     def _as_table(d: Decision, probs) -> dict:
@@ -274,7 +358,7 @@ class Policy(nn.Module):
 
     def load_state(self, state: dict, *, optimizer: bool = True) -> None:
         """Restore :meth:`state`; ``optimizer=False`` moves a trained policy to a new data set (its
-        parameters only, as seed 002 moved the ENAS controller from CIFAR-10 to CIFAR-100)."""
+        parameters only: no optimizer moments, baseline, update count or generator state)."""
         labels = [d.label for d in self.decisions]
         if state.get("name") != self.name or state.get("labels") != labels:
             raise ValueError(f"this {state.get('name')} state belongs to a space with other decisions; it cannot "

@@ -15,7 +15,7 @@ from nas_data.files import atomic_write
 
 FOLDER = Path(__file__).resolve().parent.parent / "configs" / "search"
 SPACES = {"enas-macro": 6, "enas-micro": 5, "darts": 5, "ednas-cell": 5}  # --cells: layers (macro) or cells
-POLICIES = ("uniform", "ednas", "enas-lstm")
+POLICIES = ("uniform", "ednas", "lstm", "enas")
 
 TEMPLATE = """\
 # Weight-sharing search as an nnictl experiment: the {policy} policy on the {space} space, offline digits

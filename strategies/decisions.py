@@ -1,4 +1,4 @@
-"""The decisions of any NNI space, as a policy sees them (DESIGN.md's table).
+"""The decisions of any NNI space, as a policy sees them.
 
 - ``Categorical`` (LayerChoice, ``nni.choice``): one logit per candidate;
 - ``CategoricalMultiple`` with ``n_chosen=k`` (InputChoice of k inputs): one logit per k-subset, the
@@ -6,7 +6,10 @@
 - ``CategoricalMultiple`` with ``n_chosen=None`` (any subset, ENAS macro skips): one Bernoulli logit per
   candidate.
 
-Decisions with a single option are left out (nothing to learn, no log-probability term).
+Decisions with a single option are left out (nothing to learn, no log-probability term). A decision can
+be *gated* by another: the operation on a DARTS/EDNAS edge shapes the model only when the node's input
+pair keeps that edge. :func:`decision_gates` finds the gates from the space's ``active``, so that a policy
+samples (and scores) a gated decision only where its gate lets it through.
 """
 from __future__ import annotations
 
@@ -66,4 +69,52 @@ def space_decisions(space) -> list[Decision]:
                 out.append(Decision(label, "subset", subsets))
         elif len(values) > 1:
             out.append(Decision(label, "choice", values))
+    return out
+
+
+def decision_gates(space, decisions: list[Decision]) -> dict[str, tuple[str, frozenset]]:
+    """Label -> ``(gate label, option indices of the gate that make it shape the model)`` for every decision
+    whose effect depends on another decision's value (found by setting each ``choice``/``subset`` decision to
+    each of its options and asking ``space.active``); decisions that always shape the model are absent."""
+    if not hasattr(space, "active") or not hasattr(space, "sample"):
+        return {}
+    labels = [d.label for d in decisions]
+    gates: dict[str, tuple[str, frozenset]] = {}
+    for seed in (0, 1):  # two base architectures: a gate must not depend on the others' values
+        base = space.sample(seed)
+        base_active = set(space.active(base))
+        for s in decisions:
+            if s.kind == "bernoulli":
+                continue
+            per_option = [set(space.active({**base, s.label: s.value(k)})) for k in range(s.size)]
+            for label in labels:
+                on = frozenset(k for k, act in enumerate(per_option) if label in act)
+                if label == s.label or len(on) in (0, s.size):
+                    continue
+                if label in gates and gates[label] != (s.label, on):
+                    raise ValueError(f"decision {label!r} depends on more than one other decision; policies support "
+                                     "one gate per decision")
+                gates[label] = (s.label, on)
+        missing = [label for label in labels if label not in base_active and label not in gates]
+        if missing:
+            raise ValueError(f"decision {missing[0]!r} shapes no model of this space and has no single gate")
+    for label, (gate, _) in gates.items():
+        if gate in gates:
+            raise ValueError(f"decision {label!r} is gated by {gate!r}, itself gated; policies support one level")
+    return gates
+
+
+def gates_first(decisions: list[Decision], gates: dict) -> list[Decision]:
+    """``decisions`` reordered so that each gate comes just before the first decision it gates (otherwise
+    NNI's order): a sequential policy must know an edge is kept before it decides the edge's operation."""
+    by_label, out, seen = {d.label: d for d in decisions}, [], set()
+    for d in decisions:
+        if d.label in seen:
+            continue
+        gate = gates.get(d.label, (None,))[0]
+        if gate is not None and gate not in seen:
+            out.append(by_label[gate])
+            seen.add(gate)
+        out.append(d)
+        seen.add(d.label)
     return out

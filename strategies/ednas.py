@@ -5,7 +5,8 @@ choices get one Bernoulli logit per candidate.
 
 Defaults are the paper's: init 1e-3 * randn; Adam lr 3.5e-4, betas (0.5, 0.999), weight decay 1e-3;
 baseline b <- b - 0.01 (b - R) before the advantage; one policy step per validation minibatch (one
-sample per update). The log-probability applies the softmax once (the EDNAS code applied it twice).
+sample per update). The log-probability applies the softmax once (the EDNAS code applied it twice). The
+operation of an edge the node does not keep is neither drawn nor scored (``strategies/base.py``).
 """
 from __future__ import annotations
 

@@ -2,20 +2,25 @@
 
 Each epoch: one pass over the training split updating the shared weights, a new sampled path every
 step (SGD, lr 0.05 cosine, Nesterov momentum 0.9, weight decay 3e-4, gradient-norm clip 5, as EDNAS);
-then one pass over the validation split updating the policy, each update from
-``policy.hparams["samples_per_update"]`` architectures scored (top-1) on the current validation
-minibatch. The final architecture: ``final_samples`` (100) sampled, each scored on one validation
-minibatch with the shared weights, the best kept (EDNAS section 3.4); all of them saved with scores.
+then ``policy_steps`` policy updates (default 50), each from ``samples_per_update`` architectures (default 1)
+scored (top-1) on the next validation minibatch of ``val_batch_size`` images (default 16). That budget is
+the search's, the same for every policy (``docs/search.md`` has the measurement behind the defaults).
+Every epoch the policy's drift (KL from uniform and top probability per decision) goes to the history and
+TensorBoard, beside the drift of null twins that learn from shuffled rewards (``strategies/drift.py``);
+``result.json`` says whether the policy "learned" by that yardstick.
+The final architecture: ``final_samples`` (100) sampled, each scored on the whole validation split with
+the shared weights (ties broken by cross-entropy), the best kept and re-scored on the holdout split (the
+test split from the command line), data it was not selected on; all candidates saved with scores.
 For the studies (``studies/tuner.py``): ``snapshot_epochs`` derive the same way after those epochs too
 (the best architecture by shared-weight reward at the first epoch, say), and ``probe_epoch`` /
 ``probe_k`` sample K architectures after that epoch and score each on the whole validation split.
 
     python -m strategies.search --space ednas-cell --policy ednas --data digits --epochs 3 --out results/s1
 
-Run as an NNI trial it reports each epoch's mean reward (``default``), policy entropy and shared-weight
-accuracy, and the derived architecture as the final result. Every epoch's policy heatmap and cumulative
-sampling shares go to ``out/`` as PNG files and, with the epoch's scalars, to ``out/tensorboard/``: under
-an NNI trial that is the folder the web UI's TensorBoard button shows (``nni_plumbing/tensorboard.py``).
+Run as an NNI trial it reports each epoch's mean reward (``default``), policy entropy, shared-weight
+accuracy and KL from uniform, and the derived architecture as the final result. Every epoch's policy heatmap
+and cumulative sampling shares go to ``out/`` as PNG files and to ``out/tensorboard/``: under an NNI trial
+that is the folder the web UI's TensorBoard button shows (``nni_plumbing/tensorboard.py``).
 """
 from __future__ import annotations
 
@@ -27,12 +32,19 @@ import threading
 import time
 from pathlib import Path
 
-import torch
-from torch.utils.data import DataLoader
+if __name__ == "__main__":  # the command line is checked before torch loads, so a wrong flag fails at once
+    from strategies.search_cli import check_command_line
 
-from nas_data.files import atomic_write
+    check_command_line(sys.argv[1:])
+
+import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from nas_data.files import atomic_write  # noqa: E402
 
 CHECKPOINT = "search_checkpoint.pt"
+# the policy budget's defaults, the same for every policy (measured in docs/search.md)
+VAL_BATCH_SIZE, POLICY_STEPS, SAMPLES_PER_UPDATE = 16, 50, 1
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -41,17 +53,31 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 class WeightSharingSearch:
     """Parameters in ``__init__``; :meth:`run` trains (resuming from ``out/search_checkpoint.pt`` when
-    it exists) and returns the result dict that is also written to ``out/result.json``."""
+    it exists) and returns the result dict that is also written to ``out/result.json``.
+
+    The policy's budget is the search's, the same for every policy: ``policy_steps`` updates an epoch (default:
+    one pass over the validation split), each from ``samples_per_update`` architectures scored on one validation
+    minibatch of ``val_batch_size`` images. ``holdout_set`` (the test split, say): the derived architecture is
+    re-scored on it, data it was not selected on. ``shuffle_rewards`` trains the policy on the observed rewards
+    in random order (the null run); ``null_twins`` copies of the policy always learn that way beside it, for
+    the "learned" verdict (``strategies/drift.py``)."""
 
     def __init__(self, space, policy, train_set, val_set, *, out: str | os.PathLike, epochs: int = 10,
                  batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 3e-4,
                  grad_clip: float = 5.0, final_samples: int = 100, seed: int = 0, device: str = "cpu",
                  figures_every: int = 1, snapshot_epochs=(), probe_epoch: int | None = None, probe_k: int = 20,
-                 report=None, log=print):
+                 val_batch_size: int = VAL_BATCH_SIZE, policy_steps: int | None = POLICY_STEPS,
+                 samples_per_update: int = SAMPLES_PER_UPDATE, shuffle_rewards: bool = False, null_twins: int = 2,
+                 holdout_set=None, report=None, log=print):
+        from .drift import NullTwins, RewardShuffler
         from .supernet import Supernet
 
         if epochs < 1 or batch_size < 1 or final_samples < 1 or figures_every < 0:
             raise ValueError("epochs, batch_size and final_samples must be positive integers, figures_every >= 0")
+        if val_batch_size < 1 or samples_per_update < 1 or (policy_steps is not None and policy_steps < 1) \
+                or null_twins < 0:
+            raise ValueError("val_batch_size, samples_per_update and policy_steps must be positive integers, "
+                             "null_twins >= 0")
         self.figures_every = figures_every
         self.snapshot_epochs = sorted({int(e) for e in snapshot_epochs})
         if any(not 0 <= e < epochs for e in self.snapshot_epochs) or (
@@ -71,7 +97,14 @@ class WeightSharingSearch:
         self.supernet.to(self.device)
         self.loader_rng = torch.Generator().manual_seed(seed)
         self.train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=self.loader_rng)
-        self.val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=True, generator=self.loader_rng)
+        self.val_loader = DataLoader(val_set, batch_size=val_batch_size, shuffle=True, generator=self.loader_rng)
+        # derivation and probes: the whole split in a fixed order, so every candidate sees the same batches
+        self.eval_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False)
+        self.holdout_loader = None if holdout_set is None else DataLoader(holdout_set, batch_size=batch_size)
+        self.policy_steps = len(self.val_loader) if policy_steps is None else policy_steps
+        self.samples_per_update, self.shuffle_rewards = samples_per_update, shuffle_rewards
+        self.shuffler = RewardShuffler(seed)
+        self.twins = NullTwins(policy, null_twins, seed) if null_twins else None
         self._weights = list(self.supernet.parameters())  # walking the supernet's modules costs ~6 ms a step
         self.optimizer = torch.optim.SGD(self._weights, lr=lr, momentum=momentum, nesterov=True,
                                          weight_decay=weight_decay)
@@ -79,6 +112,16 @@ class WeightSharingSearch:
         self.epoch, self.history = 0, []
         self.sampled: dict = {}  # label -> {candidate: times sampled for a training step}, cumulative
         self._drawing = self._writer = None
+
+    @property
+    def budget(self) -> dict:
+        """What the policy gets, the same for every policy at the same settings."""
+        steps = self.epochs * self.policy_steps
+        return {"val_batch_size": self.val_loader.batch_size, "policy_steps_per_epoch": self.policy_steps,
+                "samples_per_update": self.samples_per_update, "policy_updates": steps,
+                "reward_evaluations": steps * self.samples_per_update, "derivation_candidates": self.final_samples,
+                "derivation_images": len(self.eval_loader.dataset),
+                "holdout_images": len(self.holdout_loader.dataset) if self.holdout_loader else 0}
 
     # ------------------------------------------------------------------ steps
     def _train_epoch(self) -> float:
@@ -110,30 +153,48 @@ class WeightSharingSearch:
             for key in keys:
                 table[key] = table.get(key, 0) + 1
 
-    def _draw(self, stats: dict) -> None:
-        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5) as PNG files,
-        and both with the epoch's scalars as TensorBoard images and scalars; done in a background thread
-        (drawing costs about as much as a small epoch); the next call or the end of :meth:`run` waits for it."""
+    def _board(self):
         from nni_plumbing.tensorboard import summary_writer
 
+        if self._writer is None:
+            self._writer = summary_writer(self.out)
+        return self._writer
+
+    def _write_scalars(self, stats: dict) -> None:
+        """The epoch's scalars and the policy's drift (mean and per decision) to TensorBoard, every epoch."""
+        writer, epoch = self._board(), stats["epoch"]
+        for key, value in stats.items():
+            if isinstance(value, (int, float)) and key != "epoch":
+                writer.add_scalar(f"search/{key}", value, epoch)
+        drift = stats["drift"]
+        for key in ("mean_kl", "mean_top", "conv_share"):
+            if drift.get(key) is not None:
+                writer.add_scalar(f"drift/{key}", drift[key], epoch)
+        if stats.get("null_mean_kl"):
+            writer.add_scalar("drift/null_mean_kl_max", max(stats["null_mean_kl"]), epoch)
+        for label in drift["kl"]:
+            writer.add_scalar(f"drift_kl/{label}", drift["kl"][label], epoch)
+            writer.add_scalar(f"drift_top/{label}", drift["top"][label], epoch)
+        writer.flush()
+
+    def _draw(self, stats: dict) -> None:
+        """This epoch's policy heatmap and the cumulative sampling counts (EDNAS Fig. 4 and 5) as PNG files,
+        and both as TensorBoard images; done in a background thread (drawing costs about as much as a small
+        epoch); the next call or the end of :meth:`run` waits for it."""
         from .heatmaps import draw_heatmap
 
         probs = self.policy.probabilities()
         tables = {d.label: {k: self.sampled.get(d.label, {}).get(k, 0) for k in d.keys} for d in self.policy.decisions}
         epoch, name = self.epoch - 1, f"{self.policy.name} on {self.space.name}, after epoch {self.epoch - 1}"
-        scalars = {k: v for k, v in stats.items() if k != "epoch"}
+        writer = self._board()
 
         def draw():
             policy = draw_heatmap(probs, self.out / f"policy_epoch{epoch:03d}.png", f"policy probabilities, {name}")
             sampled = draw_heatmap(tables, self.out / f"sampled_epoch{epoch:03d}.png",
                                    f"cumulative sampling shares, {name}", normalise=True)
-            if self._writer is None:
-                self._writer = summary_writer(self.out)
-            for key, value in scalars.items():
-                self._writer.add_scalar(f"search/{key}", value, epoch)
-            self._writer.add_image("policy/probabilities", policy, epoch, dataformats="HWC")
-            self._writer.add_image("policy/sampled_shares", sampled, epoch, dataformats="HWC")
-            self._writer.flush()
+            writer.add_image("policy/probabilities", policy, epoch, dataformats="HWC")
+            writer.add_image("policy/sampled_shares", sampled, epoch, dataformats="HWC")
+            writer.flush()
         self._wait_for_drawing()
         self._drawing = threading.Thread(target=draw, daemon=True)
         self._drawing.start()
@@ -151,18 +212,42 @@ class WeightSharingSearch:
         self.supernet.use(arch)
         return accuracy(self.supernet(x), y)
 
+    @torch.no_grad()
+    def _score_split(self, arch: dict, loader) -> tuple[float, float]:
+        """Top-1 and mean cross-entropy of ``arch`` over every batch of ``loader`` (see :meth:`_score`)."""
+        self.supernet.use(arch)
+        correct = loss = 0.0
+        for x, y in loader:
+            logits = self.supernet(x.to(self.device))
+            y = y.to(self.device)
+            correct += (logits.argmax(1) == y).sum().item()
+            loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        return correct / len(loader.dataset), loss / len(loader.dataset)
+
+    def _val_batches(self):
+        while True:
+            yield from self.val_loader
+
     def _policy_epoch(self) -> dict:
+        from .drift import drift
+
         self.supernet.train()  # batch statistics for the rewards, see _score
         rewards, entropies = [], []
-        n = self.policy.hparams["samples_per_update"]
-        for x, y in self.val_loader:
+        n, batches = self.samples_per_update, self._val_batches()
+        for _ in range(self.policy_steps):
+            x, y = next(batches)
             x, y = x.to(self.device), y.to(self.device)
             archs = self.policy.sample_batch(n)
             scores = [self._score(a, x, y) for a in archs]
-            stats = self.policy.update(archs, scores)
+            self.shuffler.observe(scores)
+            stats = self.policy.update(archs, self.shuffler.draw(n) if self.shuffle_rewards else scores)
+            if self.twins:
+                self.twins.step(self.shuffler, n)
             rewards += scores
             entropies.append(stats["entropy"])
-        return {"mean_reward": sum(rewards) / len(rewards), "entropy": sum(entropies) / len(entropies)}
+        return {"mean_reward": sum(rewards) / len(rewards), "entropy": sum(entropies) / len(entropies),
+                "drift": drift(self.policy.probabilities(), self.policy.decisions),
+                "null_mean_kl": [d["mean_kl"] for d in self.twins.drifts()] if self.twins else []}
 
     # ------------------------------------------------------------------ checkpoints
     def _save(self) -> None:
@@ -170,7 +255,8 @@ class WeightSharingSearch:
                  "snapshots": self.snapshots, "probe": self.probe, "supernet": self.supernet.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "policy": self.policy.state(), "torch_rng": torch.get_rng_state(),
-                 "loader_rng": self.loader_rng.get_state()}
+                 "loader_rng": self.loader_rng.get_state(), "shuffler": self.shuffler.state(),
+                 "twins": self.twins.state() if self.twins else []}
         atomic_write(self.out / CHECKPOINT, lambda f: torch.save(state, f), binary=True)
 
     def _load(self) -> bool:
@@ -189,6 +275,10 @@ class WeightSharingSearch:
         self.loader_rng.set_state(state["loader_rng"])
         self.epoch, self.history, self.sampled = state["epoch"], state["history"], state["sampled"]
         self.snapshots, self.probe = state.get("snapshots", {}), state.get("probe", [])
+        if "shuffler" in state:
+            self.shuffler.load_state(state["shuffler"])
+        if self.twins and state.get("twins"):
+            self.twins.load_state(state["twins"])
         self.log(f"[search] resumed from {path} after epoch {self.epoch}")
         return True
 
@@ -209,55 +299,70 @@ class WeightSharingSearch:
                 self.probe = self._probe()
             self.epoch += 1
             self._save()
+            self._write_scalars(stats)
             if self.figures_every and (self.epoch % self.figures_every == 0 or self.epoch == self.epochs):
                 self._draw(stats)
+            null = f", shuffled twins {max(stats['null_mean_kl']):.2e}" if stats["null_mean_kl"] else ""
             self.log(f"[search] epoch {stats['epoch']}: loss {train_loss:.3f}, mean reward {stats['mean_reward']:.3f}, "
-                     f"policy entropy {stats['entropy']:.2f} ({stats['seconds']:.1f} s)")
+                     f"policy entropy {stats['entropy']:.2f}, KL from uniform {stats['drift']['mean_kl']:.2e}{null} "
+                     f"({stats['seconds']:.1f} s)")
             if self.report:
                 self.report({"default": stats["mean_reward"], "entropy": stats["entropy"],
-                             "shared_weight_accuracy": stats["shared_weight_accuracy"]}, final=False)
+                             "shared_weight_accuracy": stats["shared_weight_accuracy"],
+                             "kl_from_uniform": stats["drift"]["mean_kl"]}, final=False)
         try:
             return self.derive()
         finally:
             self._wait_for_drawing()
             if self._writer is not None:
                 self._writer.close()
+                self._writer = None
 
     def _best_of_samples(self, keep_candidates: bool = True) -> dict:
-        """Sample ``final_samples`` architectures, score each on one validation minibatch, keep the best."""
-        x, y = next(iter(DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)))
-        x, y = x.to(self.device), y.to(self.device)
+        """Sample ``final_samples`` architectures, score each on the whole validation split (top-1, ties broken
+        by the lower cross-entropy), keep the best and re-score it on the holdout set when there is one."""
         self.supernet.train()  # batch statistics, see _score
-        candidates = [{"arch": arch, "score": self._score(arch, x, y)}
-                      for arch in self.policy.sample_batch(self.final_samples)]
-        best = max(candidates, key=lambda c: c["score"])
+        candidates = []
+        for arch in self.policy.sample_batch(self.final_samples):
+            score, loss = self._score_split(arch, self.eval_loader)
+            candidates.append({"arch": arch, "score": score, "loss": loss})
+        best = max(candidates, key=lambda c: (c["score"], -c["loss"]))
         found = {"arch": {k: best["arch"][k] for k in self.space.active(best["arch"])}, "score": best["score"],
+                 "loss": best["loss"], "tied_at_top": sum(c["score"] == best["score"] for c in candidates),
                  "genotype": self.space.genotype(best["arch"])}
+        if self.holdout_loader is not None:
+            found["holdout_score"], found["holdout_loss"] = self._score_split(best["arch"], self.holdout_loader)
         return {**found, "candidates": candidates} if keep_candidates else found
 
     def _probe(self) -> list[dict]:
         """``probe_k`` architectures sampled from the policy, each scored with the shared weights on the whole
         validation split (seed 000 Figure 1: does this reward predict the accuracy after retraining?)."""
         self.supernet.train()  # batch statistics, see _score
-        loader = DataLoader(self.val_loader.dataset, batch_size=self.val_loader.batch_size, shuffle=False)
         probe = []
         for _ in range(self.probe_k):
             arch = self.policy.sample()
-            correct = sum(self._score(arch, x.to(self.device), y.to(self.device)) * len(y) for x, y in loader)
             probe.append({"arch": {k: arch[k] for k in self.space.active(arch)},
-                          "reward": correct / len(loader.dataset)})
+                          "reward": self._score_split(arch, self.eval_loader)[0]})
         return probe
 
     def derive(self) -> dict:
-        """The final architecture (:meth:`_best_of_samples`), written with everything else to ``result.json``."""
+        """The final architecture (:meth:`_best_of_samples`), written with everything else to ``result.json``:
+        the per-epoch history (drift included), the budget and the "learned" verdict."""
+        from .drift import verdict
+
         best = self._best_of_samples()
+        last = self.history[-1]
         result = {**best, "policy": self.policy.name, "space": self.space.name, "epochs": self.history,
-                  "probabilities": self.policy.probabilities(), "seed": self.seed,
+                  "probabilities": self.policy.probabilities(), "seed": self.seed, "budget": self.budget,
+                  "shuffle_rewards": self.shuffle_rewards,
+                  "verdict": verdict(last["drift"]["mean_kl"], last["null_mean_kl"], self.shuffle_rewards),
                   "snapshots": {str(e): v for e, v in self.snapshots.items()}, "probe": self.probe}
         text = json.dumps(result, indent=1)
         atomic_write(self.out / "result.json", lambda f: f.write(text + "\n"))
         if self.report:
-            self.report({"default": best["score"], "arch": result["arch"]}, final=True)
+            self.report({"default": best["score"], "arch": result["arch"],
+                         "holdout_score": best.get("holdout_score"), "learned": result["verdict"]["learned"]},
+                        final=True)
         return result
 
 
@@ -267,31 +372,10 @@ def _nni_report(values: dict, final: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nas_data.images import IMAGE_DATASETS
-    from nni_spaces import SPACES
+    """The command line's parser (``strategies/search_cli.py``, which needs no torch)."""
+    from .search_cli import build_parser as parser
 
-    from . import POLICY_CLASSES
-
-    parser = argparse.ArgumentParser(prog="python -m strategies.search", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", choices=list(SPACES), default="ednas-cell")
-    parser.add_argument("--policy", choices=list(POLICY_CLASSES), default="ednas")
-    parser.add_argument("--data", choices=list(IMAGE_DATASETS), default="digits")
-    parser.add_argument("--data-dir", help="folder holding CIFAR in torchvision's layout")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--width", type=int, default=8)
-    parser.add_argument("--cells", type=int, default=5, help="cells (cell spaces) or layers (enas-macro)")
-    parser.add_argument("--final-samples", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figures-every", type=int, default=1, metavar="N",
-                        help="heatmaps and TensorBoard every N epochs and after the last (0: never; each costs ~1 s "
-                        "of CPU in a background thread)")
-    parser.add_argument("--device", help="torch device for the supernet (default: cuda when torch sees one, else cpu)")
-    parser.add_argument("--out", help="folder for the checkpoint and result.json (resumes from it); "
-                        "default under an NNI trial: its output folder")
-    parser.add_argument("--nni", action="store_true", help="run as an nnictl trial: take 'seed' from the trial's "
-                        "parameters (a grid over seeds repeats the search), report every epoch to NNI")
-    return parser
+    return parser()
 
 
 def main(argv=None) -> int:
@@ -300,6 +384,7 @@ def main(argv=None) -> int:
     from nni_spaces import make_space
 
     from . import make_policy
+    from .search_cli import check_args, record_settings, usable_device
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -310,6 +395,8 @@ def main(argv=None) -> int:
     if not args.out:
         parser.error("--out is required outside an NNI trial")
     try:
+        check_args(args)
+        device = usable_device(args.device)
         data = load_images(args.data, seed=args.seed, data_dir=args.data_dir)
         shape = dict(in_channels=data.shape[0], num_classes=data.num_classes, width=args.width)
         if args.space == "enas-macro":
@@ -317,17 +404,21 @@ def main(argv=None) -> int:
         else:
             space = make_space(args.space, num_cells=args.cells, image_size=data.shape[1], **shape)
         policy = make_policy(args.policy, space, seed=args.seed)
-        train, val, _ = data.datasets()
+        train, val, test = data.datasets()
         search = WeightSharingSearch(space, policy, train, val, out=args.out, epochs=args.epochs,
                                      batch_size=args.batch_size, final_samples=args.final_samples, seed=args.seed,
-                                     device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
-                                     figures_every=args.figures_every,
+                                     device=device, figures_every=args.figures_every,
+                                     val_batch_size=args.val_batch_size, policy_steps=args.policy_steps,
+                                     samples_per_update=args.samples_per_update, shuffle_rewards=args.shuffle_rewards,
+                                     null_twins=args.null_twins, holdout_set=test,
                                      report=_nni_report if args.nni else None)
+        record_settings(args)
         result = search.run()
     except (ValueError, DataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"score": result["score"], "genotype": result["genotype"]}))
+    print(json.dumps({"score": result["score"], "holdout_score": result.get("holdout_score"),
+                      "verdict": result["verdict"]["text"], "genotype": result["genotype"]}))
     return 0
 
 

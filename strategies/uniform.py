@@ -8,7 +8,9 @@ from .base import Policy
 
 
 class UniformPolicy(Policy):
-    """Every option of every decision equally likely (any-subset choices: each candidate with p = 0.5)."""
+    """Every option of every decision equally likely (any-subset choices: each candidate with p = 0.5); like
+    every policy it draws only the decisions that shape the model, so an architecture's probability is the
+    product over exactly those."""
 
     name = "uniform"
 

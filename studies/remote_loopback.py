@@ -127,10 +127,17 @@ def main(argv=None) -> int:
             return 2
         try:
             remote_id, remote = run_study(args.config, overrides, args.port, (ssh_port, key))
+        except RuntimeError as exc:  # a dead tuner or SIGTERM: the runner has stopped the experiment
+            print(f"remote_loopback: {exc}", file=sys.stderr)
+            return 2
         finally:
             sshd.terminate()
             sshd.wait(10)
-    local_id, local = run_study(args.config, overrides, args.port)
+    try:
+        local_id, local = run_study(args.config, overrides, args.port)
+    except RuntimeError as exc:
+        print(f"remote_loopback: {exc}", file=sys.stderr)
+        return 2
     problems = compare(local, remote)
     print(f"remote experiment {remote_id} (sshd on 127.0.0.1:{ssh_port}), local experiment {local_id}: "
           f"{len(remote)} / {len(local)} results")

@@ -120,6 +120,28 @@ def search_vs_random(results: list[dict]) -> dict:
     return {"rows": rows, "summary": summary, "table": lines}
 
 
+def searches(results: list[dict]) -> list[str]:
+    """One line per search: its policy budget (reward evaluations, the same for every policy when the study is
+    fair), selection score on the validation split, re-score on data it was not selected on, drift verdict."""
+    rows = sorted((r for r in results if r.get("kind") == "search"), key=lambda r: (r.get("policy", ""), r["seed"]))
+    if not rows:
+        return []
+    lines = ["| policy | seed | reward evaluations | policy updates | selection score (val) | re-scored (held out) "
+             "| final KL from uniform | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        budget, held = r.get("budget") or {}, r.get("holdout_score")
+        lines.append(f"| {r.get('policy')} | {r['seed']} | {budget.get('reward_evaluations', '?')} | "
+                     f"{budget.get('policy_updates', '?')} | {r['default']:.4f} | "
+                     f"{'n/a' if held is None else f'{held:.4f}'} | {r.get('final_kl', float('nan')):.3g} | "
+                     f"{'learned' if r.get('learned') else 'not learned'} |")
+    evaluations = {(r.get("budget") or {}).get("reward_evaluations") for r in rows}
+    lines += ["", "Every policy had the same budget: " + (f"{evaluations.pop()} reward evaluations per search."
+                                                          if len(evaluations) == 1 else
+                                                          f"NO, the budgets differ ({sorted(map(str, evaluations))})."),
+              ""]
+    return lines
+
+
 ANALYSES = {"learning-progress": learning_progress, "reward-vs-accuracy": reward_vs_accuracy,
             "search-vs-random": search_vs_random}
 
@@ -173,7 +195,7 @@ def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
               f"Jobs: {len(jobs)} ({len(retrains)} retrainings); results: {len(results)}; without a result: "
               f"{missing}. Space: {jobs[0]['space']['name'] if jobs else '?'}; data: "
               f"{jobs[0]['data']['name'] if jobs else '?'}. Retraining protocol: {json.dumps(protocol)}.", ""]
-    text = "\n".join(header + analysis["table"]) + "\n\n![plot](plot.png)\n"
+    text = "\n".join(header + searches(results) + analysis["table"]) + "\n\n![plot](plot.png)\n"
     atomic_write(out / "report.md", lambda f: f.write(text))
     columns = sorted({k for r in analysis["rows"] for k in r})
     buffer = io.StringIO()
@@ -181,7 +203,8 @@ def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
     writer.writeheader()
     writer.writerows(analysis["rows"])
     atomic_write(out / "results.csv", lambda f: f.write(buffer.getvalue()))
-    summary = {"study": study, "experiment": Path(exp_dir).name, "protocol": protocol, **analysis}
+    summary = {"study": study, "experiment": Path(exp_dir).name, "protocol": protocol, "searches": searches(results),
+               **analysis}
     atomic_write(out / "summary.json", lambda f: json.dump(summary, f, indent=1, default=float))
     plot(study, analysis, out / "plot.png")
     return summary
@@ -199,7 +222,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"study_report: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(summary["table"]))
+    print("\n".join(summary["searches"] + summary["table"]))
     return 0
 
 

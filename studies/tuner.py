@@ -5,32 +5,28 @@ finished experiment into tables and plots.
 
 Studies (``classArgs.study``):
 
-- ``learning-progress`` (seed 000, Table 1): per policy and seed, a search that also derives its best
-  architecture after the first epoch; the first-epoch and the final architecture are both retrained.
-- ``reward-vs-accuracy`` (seed 000 Figure 1, seed 002 Table 3): per policy and seed, a search that samples
-  ``k`` architectures after epoch ``probe_epoch`` and scores them with the shared weights; all retrained.
-- ``search-vs-random`` (seed 003): ``k`` uniform samples of the space retrained, and each policy's final
-  architecture per seed.
+- ``learning-progress`` (the learning-progress study, Singh et al. 2019, Table 1): per policy and seed, a
+  search that also derives its best architecture after the first epoch; the first-epoch and the final
+  architecture are both retrained.
+- ``reward-vs-accuracy`` (Singh et al. 2019, Figure 1; Singh's ENAS thesis 2019, Table 3): per policy and
+  seed, a search that samples ``k`` architectures after epoch ``probe_epoch`` and scores them with the shared
+  weights; all retrained.
+- ``search-vs-random`` (Is NAS really worth it?, Yang 2020): ``k`` uniform samples of the space retrained, and
+  each policy's final architecture per seed.
 
 Every retraining uses the same protocol and retraining seed, so accuracies compare. The number of jobs is
 known from the start (:meth:`StudyTuner.total_jobs`; the config's ``maxTrialNumber`` must equal it): a
 search that fails is replaced by "skip" jobs for the retrainings it would have asked for. Requests NNI makes
 while the next jobs wait on a search are held and served through NNI's ``st_callback`` when they exist
-(a ``NoMoreTrialError`` would end the experiment early, DESIGN.md). Results are matched to jobs by the
-``job`` number each trial reports, never by NNI's parameter bookkeeping (NNI issue #5726).
+(a ``NoMoreTrialError`` would leave the experiment in ``TUNER_NO_MORE_TRIAL`` for good). Results are matched
+to jobs by the ``job`` number each trial reports, never by NNI's parameter bookkeeping (NNI issue #5726);
+that bookkeeping, failures, JSON state and resume come from ``nni_plumbing.tuner_base.TunerBase``.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import threading
-from pathlib import Path
 
-from nni.tuner import Tuner
-
-from nas_data.files import atomic_write
-from nni_plumbing.held_requests import HeldRequests
+from nni_plumbing.tuner_base import TunerBase, is_finite_number, positive_int, reports_errors
 from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
 
 _logger = logging.getLogger(__name__)
@@ -40,9 +36,7 @@ STATE_FILE = "study_tuner_state.json"
 
 
 def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"classArgs: {name} must be a positive integer, got {value!r}")
-    return value
+    return positive_int(f"classArgs: {name}", value)
 
 
 def study_finished(state: dict) -> bool:
@@ -50,14 +44,18 @@ def study_finished(state: dict) -> bool:
     return not state["queue"] and all(j["kind"] == "skip" or str(j["job"]) in state["done"] for j in state["jobs"])
 
 
-class StudyTuner(HeldRequests, Tuner):
+class StudyTuner(TunerBase):
     """``classArgs``: ``study`` (one of :data:`STUDIES`), ``space`` and ``space_args`` (the search network),
     ``retrain_space_args`` (the retrained network; default the same), ``policies``, ``seeds``, ``data`` and
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
     (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
     ``probe_epoch`` (default: the middle epoch), ``threads`` (torch threads per trial), ``warm_start`` (trials on
-    this machine fork from a server that has imported torch and Lightning already, ``nni_plumbing/warm_start.py``)."""
+    this machine fork from a server that has imported torch and Lightning already, ``nni_plumbing/warm_start.py``).
+    Sample ids are job numbers."""
 
+    STATE_FILE = STATE_FILE
+
+    @reports_errors
     def __init__(self, study: str = "learning-progress", space: str = "darts", space_args: dict | None = None,
                  retrain_space_args: dict | None = None, policies=("ednas",), seeds=(0, 1, 2), data: str = "digits",
                  data_dir: str | None = None, search: dict | None = None, retrain: dict | None = None,
@@ -87,19 +85,17 @@ class StudyTuner(HeldRequests, Tuner):
         self.retrain = {"epochs": 10, "batch_size": 64, **(retrain or {})}
         self.retrain_seed = retrain_seed
         self.policies, self.seeds = policies, seeds
-        self.dir = Path(os.environ.get("NNI_CHECKPOINT_DIRECTORY", "."))
-        self._lock = threading.Lock()
-        self._held: list[int] = []       # parameter ids NNI asked for while no job was ready
+        self.warm_start = warm_start
+        super().__init__()
         self.jobs: list[dict] = []       # every job's parameters, by job number
         self.queue: list[int] = []       # job numbers not yet handed out
         self.done: dict[int, dict] = {}  # job number -> its reported result
         self._started = False
-        self.issued: dict[int, int] = {}  # NNI parameter id -> job number handed out with it
-        if warm_start and os.environ.get("NNI_CHECKPOINT_DIRECTORY"):
-            from nni_plumbing import warm_start as warm
 
-            self._warm_server = warm.start_server(self.dir.parent.name, warm.TORCH_TRIAL_PRELOAD,
-                                                  log=self.dir.parent / "log" / "warm_start.log")
+    def _warm_preload(self):
+        from nni_plumbing import warm_start
+
+        return (warm_start.TORCH_TRIAL_PRELOAD, {}) if self.warm_start else None
 
     def children(self) -> int:
         """Retraining jobs each search asks for."""
@@ -115,10 +111,9 @@ class StudyTuner(HeldRequests, Tuner):
         job = {"job": len(self.jobs), "kind": kind, "data": self.data, **params}
         self.jobs.append(job)
         self.queue.append(job["job"])
+        self._add_record(job, job["job"], kind=kind)
 
-    def _start(self) -> None:
-        if self._started:
-            return
+    def _setup(self) -> None:
         self._started = True
         if self.study == "search-vs-random":
             from nni_spaces import make_space
@@ -153,63 +148,64 @@ class StudyTuner(HeldRequests, Tuner):
             self._retrain(result["arch"], {**tag, "source": "final"})
 
     # ----- NNI's side -----
-    def update_search_space(self, search_space):
-        pass  # the jobs are the study's, not a search space's
-
     @property
     def finished(self) -> bool:
         """Every job has reported or failed and nothing is left to hand out."""
         return self._started and study_finished(self._state())
 
-    def receive_trial_result(self, parameter_id, parameters, value, **kwargs):
-        with self._lock:
-            result = value if isinstance(value, dict) else {}
-            number = result.get("job")
-            if not isinstance(number, int) or not 0 <= number < len(self.jobs) or number in self.done:
-                _logger.warning("result ignored: no job %r waits for it", number)
-                return
-            self.done[number] = result
-            job = self.jobs[number]
-            if job["kind"] == "search":
-                self._after_search(job, result)
-            self._serve_held()
-            self._save()
-
-    def _prepare(self) -> None:
-        self._start()
-
-    def _has_ready(self) -> bool:
+    def _has_new(self) -> bool:
         return bool(self.queue)
 
-    def _issue(self, parameter_id: int) -> dict:
-        job = self.jobs[self.queue.pop(0)]
-        self.issued[parameter_id] = job["job"]
-        return job
+    def _new_sample(self, parameter_id: int) -> int:
+        return self.queue.pop(0)
 
-    def trial_end(self, parameter_id, success, **kwargs):
+    @property
+    def issued(self) -> dict[int, int]:
+        """NNI parameter id -> job number handed out with it."""
+        return self._issued
+
+    def _reported_sample(self, reported: dict, issued: int | None):
+        return reported.get("job")
+
+    def _expects_result(self, sid: int) -> bool:
+        return self.jobs[sid]["kind"] != "skip"  # a skip trial exits at once without a result
+
+    def _accepts_late_result(self, sid: int) -> bool:
+        return self.jobs[sid]["kind"] != "search"  # a failed search's retrainings were already replaced by skips
+
+    def _result_ok(self, reported: dict) -> bool:
+        # A job's payload is its architecture and tables; a metric, where given, must still be finite.
+        return "default" not in reported or is_finite_number(reported["default"])
+
+    def _on_result(self, sid: int, record: dict, reported: dict, ok: bool) -> None:
+        if not ok:
+            return  # the base calls _on_failure
+        self.done[sid] = reported
+        job = self.jobs[sid]
+        if job["kind"] == "search":
+            self._after_search(job, reported)
+
+    def _on_failure(self, sid: int, record: dict) -> None:
         """A search that ended without a result is replaced by skip jobs for the retrainings it would have
         queued, so the experiment still reaches its ``maxTrialNumber``; a failed retraining just has no result
         (the report lists what is missing)."""
-        with self._lock:
-            number = self.issued.get(parameter_id)
-            if success or number is None or number in self.done:
-                return
-            kind = self.jobs[number]["kind"]
-            self.done[number] = {"job": number, "kind": kind, "failed": True}
-            if kind == "search":
-                _logger.warning("search job %d failed; its %d retraining jobs are skipped", number, self.children())
-                for _ in range(self.children()):
-                    self._add("skip")
-                self._serve_held()
-            self._save()
+        if sid in self.done:
+            return
+        kind = self.jobs[sid]["kind"]
+        self.done[sid] = {"job": sid, "kind": kind, "failed": True}
+        if kind == "search":
+            _logger.warning("search job %d failed; its %d retraining jobs are skipped", sid, self.children())
+            for _ in range(self.children()):
+                self._add("skip")
 
     def _state(self) -> dict:
-        return {"study": self.study, "jobs": self.jobs, "queue": self.queue,
+        return {"study": self.study, "jobs": self.jobs, "queue": self._requeue + self.queue,
                 "done": {str(k): v for k, v in self.done.items()}}
 
-    def _save(self) -> None:
-        text = json.dumps(self._state(), default=float)
-        atomic_write(self.dir / STATE_FILE, lambda f: f.write(text))
+    def _own_state(self) -> dict:
+        return {**self._state(), "own_queue": self.queue}
 
-    def import_data(self, data):
-        pass
+    def _load_own_state(self, state: dict) -> None:
+        self.jobs, self.queue = state["jobs"], list(state["own_queue"])
+        self.done = {int(k): v for k, v in state["done"].items()}
+        self._started = True

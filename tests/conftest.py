@@ -1,6 +1,8 @@
 import os
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,21 @@ def free_port():
 def isolated_cache(tmp_path, monkeypatch):
     """Split caches go to the test's own folder."""
     monkeypatch.setenv("NAS_TOOLKIT_CACHE", str(tmp_path / "cache"))
+
+
+def nnictl(*args, timeout=120):
+    """Run this environment's ``nnictl`` from the repository root (its own Python first on PATH)."""
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "nnictl"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(condition, timeout, what):
+    """Poll ``condition()`` once a second until it returns something true, and return that; fail after ``timeout``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -27,7 +27,7 @@ def _write(tmp_path, name, text):
     (lambda t: ["--dataset", _write(t, "d.csv", "a,y\n" + "1,1\n" * 6), "--label", "y"], "single class"),
     (lambda t: ["--config", str(t / "nope.yml")], "does not exist"),
     (lambda t: ["--config", _write(t, "bad.yml", "trialCommand: [unclosed")], "not valid YAML"),
-    (lambda t: ["--archs-per-epoch", "0"], "archs_per_epoch must be a positive integer"),
+    (lambda t: ["--archs-per-epoch", "0"], "--archs-per-epoch must be a positive integer"),
 ])
 def test_bad_input(tmp_path, make_args, message):
     proc = run_cli(*make_args(tmp_path))

@@ -240,7 +240,7 @@ def test_bad_genotypes_get_one_clear_line(genotype, message):
 def test_bad_space_parameters():
     with pytest.raises(ValueError, match="ops must be distinct names"):
         DartsSpace(ops=["none", "sep_conv_3x3"])
-    with pytest.raises(ValueError, match="num_cells must be an integer >= 1"):
+    with pytest.raises(ValueError, match="num_cells must be a positive integer"):
         EdnasCellSpace(num_cells=0)
     with pytest.raises(ValueError, match="unknown space 'nasnet'"):
         make_space("nasnet")

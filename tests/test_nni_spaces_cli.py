@@ -1,4 +1,5 @@
-"""`python -m nni_spaces`: size, architecture, parameters, export, drawing; bad input is one line, exit 2."""
+"""`python -m nni_spaces`: size, architecture, parameters, export, drawing; bad input is one line, exit 2
+(more bad input in tests/test_bad_input.py)."""
 import json
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def test_macro_random_architecture_is_reproducible_and_pastes_back(tmp_path, cap
     (["darts", "--arch", "/nonexistent/arch.json"], "cannot read --arch"),
     (["darts", "--layers", "4"], "--layers is for enas-macro"),
     (["enas-macro", "--cells", "4"], "enas-macro takes --layers"),
-    (["ednas-cell", "--cells", "0"], "num_cells must be an integer >= 1"),
+    (["ednas-cell", "--cells", "0"], "--cells must be at least 3, got 0"),
+    (["darts", "--cells", "2"], "--cells must be at least 3, got 2"),
     (["enas-micro", "--arch", "{bad json"], None),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
@@ -72,3 +74,21 @@ def test_bad_architecture_file_names_the_key(tmp_path):
     assert result.stderr.strip() == ("error: 'normal/op_2_0' = \"conv_9x9\" is not one of [\"sep_conv_3x3\", "
                                      "\"sep_conv_5x5\", \"dil_conv_3x3\", \"dil_conv_5x5\", \"max_pool_3x3\", "
                                      "\"avg_pool_3x3\", \"skip_connect\"]")
+
+
+def test_importing_the_package_does_not_load_torch():
+    """Command lines parse their arguments before torch loads (seconds): ``nni_spaces`` itself must stay light."""
+    code = "import sys, nni_spaces; assert 'torch' not in sys.modules and 'nni' not in sys.modules; print(nni_spaces.SPACE_NAMES)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_space_names_match_the_spaces_and_small_cell_counts_are_refused():
+    from nni_spaces import MIN_CELLS, SPACE_NAMES, SPACES
+
+    assert tuple(SPACES) == SPACE_NAMES
+    for name in ("darts", "ednas-cell", "enas-micro"):
+        for cells in range(1, MIN_CELLS):
+            with pytest.raises(ValueError, match=f"num_cells must be at least {MIN_CELLS}"):
+                make_space(name, width=4, num_cells=cells)
+        make_space(name, width=4, num_cells=MIN_CELLS).freeze(make_space(name, width=4, num_cells=MIN_CELLS).sample(0))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nni_spaces import make_space
-from strategies import EdnasPolicy, EnasController, UniformPolicy, make_policy
+from strategies import EdnasPolicy, EnasPolicy, LstmPolicy, UniformPolicy, make_policy
 
 TOY = make_space("ednas-cell", width=4, num_cells=3, num_nodes=2, ops=["sep_conv_3x3", "skip_connect", "max_pool_3x3"])
 BEST = TOY.sample(123)
@@ -38,8 +38,8 @@ def train(policy, updates, shuffle=False):
 # decay 1e-3 holds its vectors back once the advantage vanishes (p(best) plateaus near 0.7 with it).
 LEARNERS = {
     "ednas": (lambda: EdnasPolicy(TOY, seed=0, lr=0.1, weight_decay=0.0), 900),
-    "enas-lstm": (lambda: EnasController(TOY, seed=0, tanh_constant=5.0, op_tanh_reduce=1.0, lr=0.003,
-                                         samples_per_update=5), 100),
+    "lstm": (lambda: LstmPolicy(TOY, seed=0, tanh_constant=5.0, op_tanh_reduce=1.0, lr=0.003,
+                                samples_per_update=5), 100),
 }
 
 
@@ -50,6 +50,25 @@ def test_learned_policies_find_the_toy_best_and_not_from_shuffled_rewards(name):
     assert start < 0.01  # 10 decisions: about 1 / (3^8 * 3^2) at the start
     assert train(make(), updates) > 0.9
     assert train(make(), updates, shuffle=True) < 0.1
+
+
+def mean_reward(policy, samples=300):
+    return sum(toy_reward(a) for a in policy.sample_batch(samples)) / samples
+
+
+def test_enas_raises_the_toy_reward_and_not_from_shuffled_rewards():
+    """ENAS' controller shares one op softmax and one op embedding table over all positions: on this toy,
+    whose best architecture wants a different op per edge, 100 updates of 5 samples drive it to the toy's
+    most frequent op everywhere (a local optimum, reward about 0.5, p(best) falls), not to the best. What it
+    must still show: its mean reward rises well above the untrained one, and does not from shuffled rewards."""
+    make = lambda: EnasPolicy(TOY, seed=0, tanh_constant=5.0, op_tanh_reduce=1.0, op_prior=False, lr=0.003,  # noqa: E731
+                              samples_per_update=5)
+    start = mean_reward(make())
+    trained, shuffled = make(), make()
+    train(trained, 100)
+    train(shuffled, 100, shuffle=True)
+    assert mean_reward(trained) > start + 0.1
+    assert mean_reward(shuffled) < start + 0.05
 
 
 def test_uniform_does_not_move():
@@ -86,9 +105,9 @@ def test_baseline_moves_before_the_advantage():
     assert stats["baseline"] == pytest.approx(0.01) and stats["mean_advantage"] == pytest.approx(0.99)
 
 
-def test_enas_skip_penalty_pulls_skip_density_to_0_4():
+def test_lstm_skip_penalty_pulls_skip_density_to_0_4():
     space = make_space("enas-macro", num_layers=4, width=4)
-    policy = EnasController(space, seed=0, lr=0.05, samples_per_update=4)
+    policy = LstmPolicy(space, seed=0, lr=0.05, samples_per_update=4)
     assert policy.hparams["skip_weight"] == 0.8 and policy.tanh_constant == 1.5
     for _ in range(60):
         archs = [policy.sample() for _ in range(4)]
@@ -98,7 +117,7 @@ def test_enas_skip_penalty_pulls_skip_density_to_0_4():
     assert abs(sum(density) / len(density) - 0.4) < 0.1
 
 
-@pytest.mark.parametrize("name", ["uniform", "ednas", "enas-lstm"])
+@pytest.mark.parametrize("name", ["uniform", "ednas", "lstm", "enas"])
 def test_same_seed_same_architectures_and_state_round_trip(name, tmp_path):
     space = make_space("enas-micro", width=4, num_cells=3, num_nodes=3)
     a, b = make_policy(name, space, seed=7), make_policy(name, space, seed=7)
@@ -132,7 +151,7 @@ def test_update_needs_matching_rewards():
         make_policy("ppo", TOY)
 
 
-@pytest.mark.parametrize("name", ["uniform", "ednas", "enas-lstm"])
+@pytest.mark.parametrize("name", ["uniform", "ednas", "lstm", "enas"])
 def test_reading_probabilities_does_not_change_what_is_sampled(name):
     a, b = make_policy(name, TOY, seed=3), make_policy(name, TOY, seed=3)
     a.probabilities(), a.probabilities(samples=20)
@@ -140,7 +159,7 @@ def test_reading_probabilities_does_not_change_what_is_sampled(name):
 
 
 @pytest.mark.parametrize("space_name", ["darts", "enas-macro"])
-@pytest.mark.parametrize("name", ["ednas", "enas-lstm"])
+@pytest.mark.parametrize("name", ["ednas", "lstm", "enas"])
 def test_batched_scoring_and_update_equal_one_architecture_at_a_time(name, space_name):
     """The update scores its batch in one pass: same log-probabilities, entropies, skip penalties and
     gradients as scoring each architecture alone and summing REINFORCE's terms."""
@@ -159,7 +178,7 @@ def test_batched_scoring_and_update_equal_one_architecture_at_a_time(name, space
         r = reward + h["entropy_weight"] * float(ev.entropy.detach())
         baseline = baseline - (1 - h["baseline_decay"]) * (baseline - r)
         loss = loss - ev.log_prob * (r - baseline) + h["skip_weight"] * ev.skip_kl
-    loss.backward()
+    (loss / len(archs) if h["average_samples"] else loss).backward()  # ENAS averages over its samples
     assert batched.baseline == pytest.approx(baseline)
     grads = 0
     for (key, p), q in zip(single.named_parameters(), batched.parameters()):
@@ -171,7 +190,7 @@ def test_batched_scoring_and_update_equal_one_architecture_at_a_time(name, space
     assert grads >= 0.9 * len(list(single.parameters()))
 
 
-@pytest.mark.parametrize("name", ["uniform", "ednas", "enas-lstm"])
+@pytest.mark.parametrize("name", ["uniform", "ednas", "lstm", "enas"])
 def test_drawing_together_follows_the_policy(name):
     """sample_batch draws from the same distribution as sample(): the frequency of each decision's options
     over 2000 joint draws matches the policy's probabilities (exact ones for independent policies, those of
@@ -190,5 +209,11 @@ def test_drawing_together_follows_the_policy(name):
 
 
 def _frequencies(archs, policy):
-    return {d.label: {key: sum(d.keys[d.index(a[d.label])] == key for a in archs) / len(archs) for key in d.keys}
-            for d in policy.decisions}
+    """Per decision, the share of each option among the architectures that hold it (an op on an edge the
+    node does not keep is not sampled)."""
+    out = {}
+    for d in policy.decisions:
+        having = [a for a in archs if d.label in a]
+        out[d.label] = {key: sum(d.keys[d.index(a[d.label])] == key for a in having) / max(len(having), 1)
+                        for key in d.keys}
+    return out

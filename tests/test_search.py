@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-TINY = ["--data", "synthetic", "--width", "4", "--batch-size", "64", "--final-samples", "10"]
+TINY = ["--data", "synthetic", "--width", "4", "--batch-size", "64", "--final-samples", "10", "--policy-steps", "3"]
 
 
 def search(out, *args, **kwargs):
@@ -19,7 +19,7 @@ def search(out, *args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-@pytest.mark.parametrize("policy", ["uniform", "ednas", "enas-lstm"])
+@pytest.mark.parametrize("policy", ["uniform", "ednas", "lstm", "enas"])
 @pytest.mark.parametrize("space,cells", [("enas-macro", "4"), ("enas-micro", "3"), ("darts", "3"), ("ednas-cell", "3")])
 def test_every_policy_on_every_space(space, cells, policy, tmp_path):
     from strategies.search import main
@@ -31,6 +31,12 @@ def test_every_policy_on_every_space(space, cells, policy, tmp_path):
     assert len(result["epochs"]) == 1 and 0 <= result["epochs"][0]["mean_reward"] <= 1
     assert result["policy"] == policy and result["space"] == space
     assert (tmp_path / "search_checkpoint.pt").exists()
+    drift = result["epochs"][0]["drift"]  # KL from uniform and top probability per decision, every epoch
+    assert set(drift["kl"]) == set(drift["top"]) == set(result["probabilities"])
+    assert result["budget"]["reward_evaluations"] == 3  # 1 epoch x 3 policy steps x 1 sample, whatever the policy
+    assert 0 <= result["holdout_score"] <= 1 and result["verdict"]["learned"] in (True, False)
+    if policy == "uniform":
+        assert drift["mean_kl"] == pytest.approx(0, abs=1e-12) and not result["verdict"]["learned"]
     for png in ("policy_epoch000.png", "sampled_epoch000.png"):  # EDNAS Fig. 4 / 5 style heatmaps
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -176,3 +182,58 @@ def test_tensorboard_folder_is_linked_where_the_nni_web_ui_looks(tmp_path, monke
     (board / "events.x").write_text("e")
     assert (tmp_path / "exp" / "trials" / "Ab1cD" / "output" / "tensorboard" / "events.x").read_text() == "e"
     assert tensorboard_dir(out) == board  # a second call (a resumed search) keeps the link
+
+
+def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_path):
+    """result.json and TensorBoard hold the drift of every epoch; the shuffled-reward switch makes a null run
+    that is never called learned; the derivation scores every candidate on the whole validation split and
+    re-scores the winner on held-out data."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from strategies.search import main
+
+    args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "2", "--figures-every", "0",
+            *TINY, "--policy-steps", "4", "--samples-per-update", "2"]
+    assert main([*args, "--out", str(tmp_path / "real")]) == 0
+    assert main([*args, "--out", str(tmp_path / "shuffled"), "--shuffle-rewards"]) == 0
+    real = json.loads((tmp_path / "real" / "result.json").read_text())
+    null = json.loads((tmp_path / "shuffled" / "result.json").read_text())
+    assert [len(e["null_mean_kl"]) for e in real["epochs"]] == [2, 2]
+    assert all(e["drift"]["mean_kl"] > 0 for e in real["epochs"])
+    assert real["budget"] == null["budget"] and real["budget"]["reward_evaluations"] == 2 * 4 * 2
+    assert null["shuffle_rewards"] and not null["verdict"]["learned"] and "shuffled" in null["verdict"]["text"]
+    # the reward stream is the same, its link to the architectures is cut: the policies end apart
+    assert real["probabilities"] != null["probabilities"]
+    # derivation: scores over the whole validation split (20 synthetic images: multiples of 1/20)
+    assert all(abs(c["score"] * 20 - round(c["score"] * 20)) < 1e-9 for c in real["candidates"])
+    best = max(real["candidates"], key=lambda c: (c["score"], -c["loss"]))
+    assert real["score"] == best["score"] and real["loss"] == best["loss"]
+    assert real["tied_at_top"] == sum(c["score"] == real["score"] for c in real["candidates"])
+    assert 0 <= real["holdout_score"] <= 1
+    events = EventAccumulator(str(tmp_path / "real" / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("drift/mean_kl")] == [0, 1]
+    assert [e.value for e in events.Scalars("drift/mean_kl")] == pytest.approx([e["drift"]["mean_kl"]
+                                                                               for e in real["epochs"]])
+    assert any(tag.startswith("drift_top/") for tag in events.Tags()["scalars"])
+
+
+def test_drift_and_verdict():
+    """KL from uniform is 0 for a uniform table and grows as one option takes over; the verdict needs the
+    drift to clear the shuffled-reward twins by the margin."""
+    from strategies.decisions import Decision
+    from strategies.drift import LEARNED_MARGIN, RewardShuffler, drift, verdict
+
+    ops = Decision("op", "choice", ("sep_conv_3x3", "max_pool_3x3", "skip_connect", "dil_conv_5x5"))
+    skips = Decision("skip", "bernoulli", (0, 1))
+    flat = drift({"op": dict.fromkeys(ops.keys, 0.25), "skip": {"0": 0.5, "1": 0.5}}, [ops, skips])
+    assert flat["mean_kl"] == pytest.approx(0) and flat["conv_share"] == pytest.approx(0.5)
+    peaked = drift({"op": {"sep_conv_3x3": 0.7, "max_pool_3x3": 0.1, "skip_connect": 0.1, "dil_conv_5x5": 0.1},
+                    "skip": {"0": 0.9, "1": 0.5}}, [ops, skips])
+    assert peaked["kl"]["op"] > 0.2 and peaked["top"]["op"] == 0.7 and peaked["top"]["skip"] == 0.9
+    assert peaked["conv_share"] == pytest.approx(0.8) and peaked["conv_share_uniform"] == pytest.approx(0.5)
+    assert verdict(0.1, [0.1 / LEARNED_MARGIN * 0.9], False)["learned"]
+    assert not verdict(0.1, [0.1 / LEARNED_MARGIN * 1.1], False)["learned"]
+    assert not verdict(0.1, [0.0], True)["learned"]
+    shuffler = RewardShuffler(seed=0)
+    shuffler.observe([0.1, 0.2, 0.3, 0.4])
+    assert sorted(shuffler.draw(4)) == [0.1, 0.2, 0.3, 0.4]

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,57 @@ def test_uniform_sampler_valid_and_seeded():
     depths = [sum(t != DROPOUT for t in s[:-1]) for s in a]
     assert max(depths) <= 4 and min(depths) >= 1
     assert UniformSampler(space).update(a, np.ones(len(a))) == {}
+
+
+def test_training_tokens_behind_a_switch():
+    from mlp_nas.space import TRAIN_CHOICES, VOCAB_SIZE
+
+    plain, train = TokenSpace(max_layers=3), TokenSpace(max_layers=3, train_tokens=True)
+    assert plain.vocab_size == VOCAB_SIZE and plain.valid_next([]).shape == (VOCAB_SIZE,)  # the seed's space unchanged
+    assert train.vocab_size == VOCAB_SIZE + sum(len(v) for v in TRAIN_CHOICES.values())
+    seqs = UniformSampler(train, seed=2).sample(40)
+    for tokens in seqs:
+        arch = train.from_tokens(tokens)
+        assert set(arch["train"]) == set(TRAIN_CHOICES) and train.to_tokens(arch) == tokens
+        assert all(t < VOCAB_SIZE for t in tokens[3:])  # hyperparameters first, then layers
+    assert len({json.dumps(train.from_tokens(t)["train"]) for t in seqs}) > 5
+    with pytest.raises(ArchitectureError, match=r"train.learning_rate 0.5 not in"):
+        train.validate({"layers": [[8, "relu"]], "train": {"learning_rate": 0.5, "l2": 0.0, "batch_size": 64}})
+    with pytest.raises(ArchitectureError, match='single key "layers"'):
+        plain.validate({"layers": [[8, "relu"]], "train": {}})
+
+
+@pytest.mark.parametrize("train_tokens", [False, True])
+def test_nnictl_export_covers_the_token_space(train_tokens):
+    from mlp_nas.export_space import decode, search_space
+
+    space = TokenSpace(max_layers=4, train_tokens=train_tokens)
+    nnictl = search_space(4, train_tokens)
+    assert all(v["_type"] == "choice" for v in nnictl.values())
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # every point of the export is an architecture of the token space
+        point = {k: v["_value"][rng.integers(len(v["_value"]))] for k, v in nnictl.items()}
+        arch = decode(point, 4, train_tokens)
+        assert space.validate(arch) == arch
+    for tokens in UniformSampler(space, seed=3).sample(100):  # and every architecture has a point
+        arch = space.from_tokens(tokens)
+        point = {k: v["_value"][0] for k, v in nnictl.items()}
+        dense = [layer for layer in arch["layers"] if layer != "dropout"]
+        point["n_layers"] = len(dense)
+        i = -1
+        for layer in arch["layers"]:
+            if layer == "dropout":
+                point[f"dropout_{i}"] = 1
+            else:
+                i += 1
+                point.update({f"units_{i}": layer[0], f"activation_{i}": layer[1], f"dropout_{i}": 0})
+        point.update(arch.get("train", {}))
+        assert decode(point, 4, train_tokens) == arch
+
+
+def test_export_cli(tmp_path):
+    from mlp_nas.export_space import main
+
+    assert main([str(tmp_path / "space.json"), "--max-layers", "3"]) == 0
+    assert len(json.loads((tmp_path / "space.json").read_text())) == 1 + 3 * 3
+    assert main([str(tmp_path / "bad.json"), "--max-layers", "0"]) == 2 and not (tmp_path / "bad.json").exists()

@@ -3,7 +3,7 @@ import pytest
 
 from nas_data.tabular import NAMED_DATASETS, DataError, DatasetSpec, cached_split, load_split, load_xy, read_split
 
-WINE_QUALITY = "../shared/data/wine_quality_white.csv"
+WINE_QUALITY = "data/wine_quality_white.csv"
 
 
 @pytest.mark.parametrize("name", NAMED_DATASETS)

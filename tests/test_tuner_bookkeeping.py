@@ -141,7 +141,7 @@ def test_resume_sorts_interrupted_trials_by_what_nni_recorded(tuner, tmp_path):
     again.load_checkpoint()
     status = {s["sample_id"]: (s["status"], s.get("accuracy")) for s in again.history()["samples"]}
     assert status[2] == ("done", 0.6) and status[4][0] == "failed" and status[1][0] == "running"
-    assert [p["sample_id"] for p in again._queue] == [3]  # handed out again, under a fresh id
+    assert again._requeue == [3]  # handed out again, under a fresh id
     assert again.generate_multiple_parameters([5])[0]["sample_id"] == 3
     again.receive_trial_result(5, params[3], result(params[3], 0.7))
     again.trial_end(5, True)
@@ -151,3 +151,83 @@ def test_resume_sorts_interrupted_trials_by_what_nni_recorded(tuner, tmp_path):
     assert again.epoch == 1 and again.epoch_stats[0]["n_results"] == 3
     msg_dispatcher._next_parameter_id = 2  # what NNI sets after re-submitting id 1
     assert msg_dispatcher._create_parameter_id() == 5
+
+
+# ----- the shared base, through the other three tuners (direct calls, no NNI) -----
+TPE_SPACE = {"alpha": {"_type": "loguniform", "_value": [1e-6, 1e-1]}, "layers": {"_type": "choice", "_value": ["50", "100"]}}
+
+
+def tpe_result(params, value):
+    return {"default": value, "hyperparameters": params}
+
+
+def test_tpe_records_what_was_trained_and_resumes_from_json(tmp_path, monkeypatch):
+    import json
+
+    from mlp_nas.tpe_tuner import MixupSafeTpe
+
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path / "exp" / "checkpoint"))
+    tuner = MixupSafeTpe("maximize", seed=0)
+    tuner.update_search_space(TPE_SPACE)
+    p = [tuner.generate_parameters(pid) for pid in range(4)]
+    tuner.receive_trial_result(0, p[0], tpe_result(p[0], 0.5))
+    tuner.receive_trial_result(1, p[1], tpe_result(p[2], 0.7))  # NNI issue #5726: trial 1 trained parameters 2
+    tuner.receive_trial_result(2, p[2], tpe_result(p[2], 0.71))  # trained twice: the first result is kept
+    tuner.receive_trial_result(3, p[3], tpe_result(p[3], float("nan")))
+    for pid in range(4):
+        tuner.trial_end(pid, True)
+    state = json.loads((tmp_path / "exp" / "checkpoint" / "tpe_tuner_state.json").read_text())
+    status = {int(k): (r["status"], r.get("value")) for k, r in state["records"].items()}
+    assert status == {0: ("done", 0.5), 1: ("failed", None), 2: ("done", 0.7), 3: ("failed", None)}
+    assert state["mixups"] == 1 and state["failures"] == 2
+    assert sorted(len(v) for v in tuner._history.values()) == [2, 2]  # NaN and the untrained sample: not learned
+    again = MixupSafeTpe("maximize", seed=0)
+    again.load_checkpoint()
+    again.update_search_space(TPE_SPACE)
+    assert dict(again._history) == dict(tuner._history)
+    assert again.generate_parameters(4) == tuner.generate_parameters(4)  # same history, same random state
+
+
+def test_policy_tuner_learns_and_resumes_from_json(tmp_path, monkeypatch):
+    import json
+
+    from strategies.tuner import PolicyTuner
+
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path / "exp" / "checkpoint"))
+    args = dict(space="ednas-cell", space_args={"width": 4, "num_cells": 3}, policy_args={"samples_per_update": 2})
+    tuner = PolicyTuner(**args)
+    tuner._warm_preload = lambda: None
+    tuner.update_search_space({})
+    params = [tuner.generate_parameters(pid) for pid in range(3)]
+    for pid, p in enumerate(params):
+        tuner.receive_trial_result(pid, p, {"default": 0.5 + pid / 10, "sample_id": p["_sample_id"],
+                                            "arch": tuner.records[p["_sample_id"]]["arch"]})
+        tuner.trial_end(pid, True)
+    state = json.loads((tmp_path / "exp" / "checkpoint" / "policy_tuner_state.json").read_text())
+    assert state["policy"]["updates"] == 1 and state["pending"] == [2]
+    again = PolicyTuner(**args)
+    again._warm_preload = lambda: None
+    again.load_checkpoint()
+    assert again.policy.updates == 1 and again.pending == [2]
+    assert again.generate_parameters(3) == tuner.generate_parameters(3)  # same policy, same generator
+
+
+def test_study_tuner_crashed_search_and_json_resume(tmp_path, monkeypatch):
+    from studies.tuner import StudyTuner
+
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path / "exp" / "checkpoint"))
+    args = dict(study="learning-progress", seeds=[0, 1], warm_start=False, data="synthetic",
+                space_args={"width": 4, "num_cells": 3}, search={"epochs": 2, "batch_size": 64, "final_samples": 5})
+    tuner = StudyTuner(**args)
+    jobs = tuner.generate_multiple_parameters([0, 1])
+    tuner.receive_trial_result(0, jobs[0], {"job": 0, "kind": "search", "default": float("nan")})
+    tuner.trial_end(0, True)
+    tuner.trial_end(1, False)  # crashed: both searches failed, all four retrainings become skips
+    assert [j["kind"] for j in tuner.jobs] == ["search", "search", "skip", "skip", "skip", "skip"]
+    again = StudyTuner(**args)
+    again.load_checkpoint()
+    assert again.queue == [2, 3, 4, 5] and not again.finished
+    skips = again.generate_multiple_parameters([2, 3, 4, 5])
+    for pid in (2, 3, 4, 5):
+        again.trial_end(pid, True)  # a skip trial reports nothing: no wait, not a failure
+    assert [s["kind"] for s in skips] == ["skip"] * 4 and again.finished and again.failures == 2

@@ -4,8 +4,9 @@ search or the retraining of one architecture from scratch, reported to NNI with 
 Parameters (JSON from the tuner; ``job`` and ``kind`` pick the work):
 
 - ``{"job": 3, "kind": "search", "space": {"name", "args"}, "policy": "ednas", "seed": 0, "data": {...},
-  "search": {"epochs", "batch_size", "final_samples", "snapshot_epochs", "probe_epoch", "probe_k"}}``
-  reports ``{"default": final score, "job", "kind", "arch", "snapshots", "probe"}``;
+  "search": {"epochs", "batch_size", "final_samples", "val_batch_size", "policy_steps", "samples_per_update",
+  "snapshot_epochs", "probe_epoch", "probe_k"}}`` reports ``{"default": final score, "job", "kind", "arch",
+  "snapshots", "probe", "budget", "holdout_score", "tied_at_top", "learned", "verdict", "final_kl"}``;
 - ``{"job": 7, "kind": "retrain", "space": {...}, "arch": {...}, "seed": 0, "data": {...},
   "train": {"epochs", "batch_size", "lr", "cutout", "drop_path", "auxiliary"}}`` reports each epoch's
   validation accuracy and ``{"default": val_acc, "job", "kind", "arch", "test_acc", "protocol", ...}``.
@@ -42,14 +43,19 @@ def run_job(params: dict, report_epoch=None, out: str | None = None) -> dict:
 
         space = make_space(params["space"]["name"], **space_args)
         policy = make_policy(params["policy"], space, seed=seed)
-        train, val, _ = data.datasets()
+        train, val, test = data.datasets()
         options = dict(params["search"])
+        # the winner is re-scored with the shared weights on the test split, data it was not selected on
         search = WeightSharingSearch(space, policy, train, val, out=out or tempfile.mkdtemp(), seed=seed,
+                                     holdout_set=test,
                                      report=(lambda values, final: final or report_epoch(values["default"]))
                                      if report_epoch else None, **options)
         result = search.run()
         return {**base, "default": result["score"], "policy": params["policy"], "arch": result["arch"],
-                "snapshots": result["snapshots"], "probe": result["probe"]}
+                "snapshots": result["snapshots"], "probe": result["probe"], "budget": result["budget"],
+                "holdout_score": result.get("holdout_score"), "tied_at_top": result["tied_at_top"],
+                "learned": result["verdict"]["learned"], "verdict": result["verdict"]["text"],
+                "final_kl": result["verdict"]["mean_kl"]}
     if params["kind"] == "retrain":
         from .train_arch import train_architecture
 
@@ -66,6 +72,8 @@ def run_job(params: dict, report_epoch=None, out: str | None = None) -> dict:
 
 
 def main() -> int:
+    from nni_plumbing import faults
+    faults.inject()  # no-op unless tests/test_faults.py planned a fault for this trial
     import nni
 
     params = nni.get_next_parameter()

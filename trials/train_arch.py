@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from nas_data.images import load_images
+from nni_plumbing.checks import trial_seed
 
 #: The retraining "tricks" of seed 003 with the papers' values (DARTS' protocol): each a switch, recorded
 #: in every result so that protocols are never mixed silently. Cutout's length is half the image side
@@ -106,6 +107,11 @@ def train_architecture(space, arch: dict, data, *, epochs: int, batch_size: int 
 
 
 def main() -> int:
+    from nni_plumbing import faults
+    faults.inject()  # no-op unless tests/test_faults.py planned a fault for this trial
+    from nni_plumbing import mixup
+
+    mixup.install()  # train the parameters NNI recorded for this trial id (NNI 3.0 can hand out another's)
     import nni
 
     from nni_spaces import make_space
@@ -117,7 +123,7 @@ def main() -> int:
     arch = space.from_nnictl({k: v for k, v in params.items() if not k.startswith("_")})
     data = load_images(train_spec["data"], seed=train_spec["seed"], data_dir=train_spec.get("data_dir"))
     result = train_architecture(space, arch, data, epochs=train_spec["epochs"], batch_size=train_spec["batch_size"],
-                                seed=train_spec["seed"] * 100003 + sample_id, report=nni.report_intermediate_result)
+                                seed=trial_seed(train_spec["seed"], sample_id), report=nni.report_intermediate_result)
     nni.report_final_result({"default": result["val_acc"], "sample_id": sample_id, "arch": arch, **result})
     return 0
 

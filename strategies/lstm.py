@@ -1,12 +1,15 @@
-"""The ENAS LSTM controller (Pham et al.; the melodyguan/enas code), generic over a space's decisions as
-NNI 2.x's controller was: one LSTM step per decision, the sampled value's embedding fed back.
+"""A generic LSTM controller over any space's decisions, as NNI 2.x's was: one LSTM step per decision,
+a separate linear head per decision, the sampled value's embedding fed back. It is not ENAS' controller
+(``strategies/enas.py`` is): it walks NNI's order (with each input pair just before the operations it
+keeps), picks inputs and skips with linear heads instead of attention over earlier nodes, has no
+operation prior, and its skips are one sigmoid each.
 
-64 units, 1 layer, weights uniform(-0.1, 0.1); logits through ``tanh_constant * tanh`` (1.5 macro, 1.1
-micro; operation logits further divided by ``op_tanh_reduce`` = 2.5 in micro); any-subset choices
-(macro skips) as Bernoulli with a KL penalty toward skip density 0.4, weight 0.8; entropy weight 1e-4
-added to the reward; baseline decay 0.99; Adam beta1 = 0, eps = 1e-3, lr 1e-3 (macro) / 3.5e-3
-(micro); gradients summed over 20 (macro) / 10 (micro) samples per update. NNI 3.0's own ENAS is PPO
-through a tianshou API that no longer exists; this is the paper's REINFORCE.
+It borrows ENAS' constants: 64 units, 1 layer, weights uniform(-0.1, 0.1); logits through
+``tanh_constant * tanh`` (1.5 macro, 1.1 micro; operation logits further divided by ``op_tanh_reduce`` = 2.5
+in micro); any-subset choices (macro skips) as Bernoulli with a KL penalty toward skip density 0.4, weight
+0.8, averaged over layers; entropy weight 1e-4 added to the reward; baseline decay 0.99; Adam beta1 = 0,
+eps = 1e-3, lr 1e-3 (macro) / 3.5e-3 (micro); gradients summed over 20 (macro) / 10 (micro) samples per
+update. A gated decision (the operation on an edge its node does not keep) is neither sampled nor stepped.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import torch
 from torch import nn
 
 from .base import Policy
+from .decisions import gates_first
 
 PRESETS = {
     "macro": dict(tanh_constant=1.5, op_tanh_reduce=1.0, lr=1e-3, samples_per_update=20),
@@ -21,11 +25,11 @@ PRESETS = {
 }
 
 
-class EnasController(Policy):
-    """``preset`` ``"macro"`` or ``"micro"`` picks the paper's constants; by default ``macro`` for the ENAS
+class LstmPolicy(Policy):
+    """``preset`` ``"macro"`` or ``"micro"`` picks the constants; by default ``macro`` for the ENAS
     macro space and ``micro`` for the cell spaces. Any constant can be overridden."""
 
-    name = "enas-lstm"
+    name = "lstm"
     independent = False
 
     def __init__(self, space, *, seed: int = 0, preset: str | None = None, lstm_size: int = 64,
@@ -52,6 +56,9 @@ class EnasController(Policy):
         with torch.no_grad():
             for param in self.parameters():
                 param.uniform_(-0.1, 0.1, generator=init)
+
+    def _order(self, decisions):
+        return gates_first(decisions, self.gates)
 
     def _is_op(self, decision) -> bool:
         return decision.kind == "choice" and all(isinstance(o, str) for o in decision.options)

@@ -1,0 +1,136 @@
+"""The study tuner's ``classArgs`` checked before NNI starts: ``--set`` overrides merged into the config's
+values, every key and nested option known, numbers in range, the data where it is said to be. Each problem is
+one ``ValueError`` line that names the key and says what to write instead; nothing here imports torch."""
+from __future__ import annotations
+
+import difflib
+import os
+
+from nas_data.images import check_image_source
+from nas_data.tabular import DataError
+from nni_plumbing.checks import positive_int
+from nni_spaces import MIN_CELLS, SPACE_NAMES
+
+#: ``search`` options a study may set (``WeightSharingSearch``'s; the study sets snapshots and probes itself).
+SEARCH_OPTIONS = ("epochs", "batch_size", "final_samples", "figures_every", "lr", "momentum", "weight_decay",
+                  "grad_clip", "val_batch_size", "policy_steps", "samples_per_update", "shuffle_rewards", "null_twins")
+#: Parameters of those two that the study and its trial set themselves (a test keeps the lists in sync).
+SET_BY_THE_STUDY = ("space", "policy", "train_set", "val_set", "out", "seed", "device", "snapshot_epochs",
+                    "probe_epoch", "probe_k", "holdout_set", "report", "log", "data")
+#: ``retrain`` options (``trials.train_arch.train_architecture``'s protocol).
+RETRAIN_OPTIONS = ("epochs", "batch_size", "lr", "cutout", "drop_path", "auxiliary")
+#: ``space_args`` / ``retrain_space_args`` a study may set (the data set fixes the input shape and classes).
+SPACE_OPTIONS = {"cell": ("width", "num_cells", "num_nodes", "ops", "auxiliary"), "enas-macro": ("width", "num_layers", "ops")}
+DICT_ARGS = ("space_args", "retrain_space_args", "search", "retrain")
+LIST_ARGS = ("policies", "seeds")
+
+
+def _hint(key: str, known) -> str:
+    near = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(known))}"
+
+
+def merge_overrides(class_args: dict, overrides: dict) -> dict:
+    """``class_args`` with ``overrides`` applied: a dict-valued option (``search={epochs: 1}``) is merged into the
+    config's dict, so the keys it does not name keep their values; a single value where a list is expected
+    (``seeds=0``) becomes a one-element list."""
+    merged = dict(class_args)
+    for key, value in overrides.items():
+        if key in DICT_ARGS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    for key in LIST_ARGS:
+        if key in merged and isinstance(merged[key], (int, str)) and not isinstance(merged[key], bool):
+            merged[key] = [merged[key]]
+    return merged
+
+
+def _positive_int(name: str, value, least: int = 1) -> None:
+    positive_int(f"classArgs: {name}", value, least)
+
+
+def _positive_number(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"classArgs: {name} must be a positive number, got {value!r}")
+
+
+def _options(name: str, value, known) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"classArgs: {name} must be a mapping such as {{{known[0]}: ...}}, got {value!r}")
+    for key in value:
+        if key not in known:
+            raise ValueError(f"classArgs: unknown {name} option {key!r}; {_hint(key, known)}")
+    return value
+
+
+def _check_space_args(name: str, space: str, value) -> None:
+    kind = "enas-macro" if space == "enas-macro" else "cell"
+    options = _options(name, value, SPACE_OPTIONS[kind])
+    for key in ("width", "num_nodes", "num_layers"):
+        if key in options:
+            _positive_int(f"{name}.{key}", options[key], 2 if (key, kind) == ("width", "enas-macro") else 1)
+    if "num_cells" in options:
+        _positive_int(f"{name}.num_cells", options["num_cells"], MIN_CELLS)
+
+
+def check_study_args(args: dict, known_keys=None) -> None:
+    """Raise ``ValueError`` (one line) on the first ``classArgs`` entry that cannot work; ``known_keys`` are the
+    tuner's parameters (None: keys not checked). Relative ``data_dir`` values should be resolved first."""
+    for key in args:
+        if known_keys is not None and key not in known_keys:
+            raise ValueError(f"classArgs: unknown key {key!r}; {_hint(key, known_keys)}")
+    space = args.get("space", "darts")
+    if space not in SPACE_NAMES:
+        raise ValueError(f"classArgs: space must be one of {', '.join(SPACE_NAMES)}, got {space!r}")
+    for key in LIST_ARGS:
+        if key in args and not isinstance(args[key], list):
+            raise ValueError(f"classArgs: {key} must be a list such as [0, 1], got {args[key]!r}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in args.get("seeds", [])):
+        raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {args['seeds']!r}")
+    _check_space_args("space_args", space, args.get("space_args"))
+    _check_space_args("retrain_space_args", space, args.get("retrain_space_args"))
+    search = _options("search", args.get("search"), SEARCH_OPTIONS)
+    for key in ("epochs", "batch_size", "final_samples", "val_batch_size", "policy_steps", "samples_per_update"):
+        if key in search:
+            _positive_int(f"search.{key}", search[key])
+    for key in ("figures_every", "null_twins"):
+        if key in search:
+            _positive_int(f"search.{key}", search[key], 0)
+    if "shuffle_rewards" in search and not isinstance(search["shuffle_rewards"], bool):
+        raise ValueError(f"classArgs: search.shuffle_rewards must be true or false, got {search['shuffle_rewards']!r}")
+    for key in ("lr", "grad_clip"):
+        if key in search:
+            _positive_number(f"search.{key}", search[key])
+    retrain = _options("retrain", args.get("retrain"), RETRAIN_OPTIONS)
+    for key in ("epochs", "batch_size"):
+        if key in retrain:
+            _positive_int(f"retrain.{key}", retrain[key])
+    if "lr" in retrain:
+        _positive_number("retrain.lr", retrain["lr"])
+    for key in ("cutout", "drop_path", "auxiliary"):
+        if key in retrain and not isinstance(retrain[key], bool):
+            raise ValueError(f"classArgs: retrain.{key} must be true or false, got {retrain[key]!r}")
+    for key in ("k", "threads"):
+        if key in args:
+            _positive_int(key, args[key])
+    if "retrain_seed" in args:
+        _positive_int("retrain_seed", args["retrain_seed"], 0)
+    data, data_dir = args.get("data", "digits"), args.get("data_dir")
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise ValueError(f"classArgs: data_dir must be a folder path, got {data_dir!r}")
+    try:
+        check_image_source(data, data_dir)
+    except DataError as exc:
+        message = str(exc).replace("(--data-dir)", "(data_dir)").replace("--data-dir", "data_dir")
+        raise ValueError(f"classArgs: {message}") from None
+
+
+def resolve_paths(args: dict) -> dict:
+    """``data_dir`` as an absolute path against the user's working directory (NNI runs tuner and trials
+    elsewhere, where a relative path means nothing)."""
+    if isinstance(args.get("data_dir"), str):
+        return {**args, "data_dir": os.path.abspath(os.path.expanduser(args["data_dir"]))}
+    return args
