@@ -1,4 +1,4 @@
-"""Benchmark (issue 15, goal: the estimator adds at most 10 % wall time): the same MLP NAS search run as
+"""Benchmark: the same MLP NAS search run as
 ``python -m mlp_nas run --no-tpe`` and as ``MLPNASClassifier(...).fit(X, y)``, each in its own process,
 alternated ``--repeats`` times; ratio of the median wall times.
 

@@ -1,4 +1,4 @@
-"""Benchmark (issue 4, 6b and 6c): the cost of one weight-sharing epoch, ours against NNI's one-shot
+"""Benchmark: the cost of one weight-sharing epoch, ours against NNI's one-shot
 strategies on the same space and data, in one run.
 
 (b) our search with the uniform policy against NNI ``RandomOneShot`` on NNI's own DARTS space (the hub's

@@ -1,4 +1,4 @@
-"""Benchmark (issue 4, 6a and 6d), one run, ratios from interleaved medians:
+"""Benchmark, one run, ratios from interleaved medians:
 
 (a) a supernet training step (forward, backward, SGD) with a sampled path, over the same child's
     standalone step (``space.freeze`` of that path); goal <= 1.05;

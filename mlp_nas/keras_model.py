@@ -1,7 +1,7 @@
 """Build a Keras MLP from an architecture dict, and the bigram weight store shared across trials.
 
-Bigram sharing (seed 001, section 4.1): a Dense layer's weights are keyed by (previous layer, this
-layer); a new trial whose network holds the same pair starts from the stored weights and writes
+Bigram sharing (the MLPNAS overview by Minutoli and Ciranni, section 4.1): a Dense layer's weights are keyed
+by (previous layer, this layer); a new trial whose network holds the same pair starts from the stored weights and writes
 its trained weights back. Files are replaced atomically, so trials writing at the same time never
 leave a half-written file (the last writer wins).
 """

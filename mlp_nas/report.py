@@ -147,7 +147,7 @@ def markdown(report: dict) -> str:
         lines += ["", f"NAS trials: start-up {timing['startup_s']:.2f} s, training {timing['train_s']:.2f} s "
                       f"on average; start-up is {100 * timing['startup_share']:.0f} % of a trial's wall time."]
     if report["mixups"]:
-        lines += [f"NNI handed {report['mixups']} trial(s) another trial's parameters (issue #5726); "
+        lines += [f"NNI handed {report['mixups']} trial(s) another trial's parameters (NNI's concurrency mix-up); "
                   "results were recorded under what each trial really trained."]
     return "\n".join(lines) + "\n"
 

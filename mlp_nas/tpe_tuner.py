@@ -1,7 +1,7 @@
 """NNI's TPE tuner, safe under ``trialConcurrency`` > 1 (the sklearn+TPE baseline's tuner).
 
 NNI 3.0's ``TpeTuner`` crashes with ``KeyError`` when a result arrives for a parameter id it no
-longer tracks (upstream #5689): after NNI hands two trials the same parameters (#5726), or when
+longer tracks (docs/design.md): after NNI hands two trials the same parameters, or when
 the trial-end thread runs before the metric thread. This subclass keeps TPE's sampling and puts it
 on the project's tuner base (``nni_plumbing.tuner_base``): every result is recorded under the
 hyperparameters the trial reports it trained (``value["hyperparameters"]``), the first result of

@@ -6,7 +6,7 @@ and served later through NNI's ``st_callback`` (``nni_plumbing/held_requests.py`
 ``controller_epochs`` epochs it raises ``NoMoreTrialError``.
 
 Bookkeeping is keyed on what each trial reports it trained (NNI 3.0 can hand a trial another
-trial's parameters when ``trialConcurrency`` > 1, upstream issue #5726); an epoch is complete
+trial's parameters when ``trialConcurrency`` > 1, NNI's concurrency mix-up, docs/design.md); an epoch is complete
 when NNI has ended every trial of it, so a crashed trial or one that reports NaN never stalls it.
 The bookkeeping every tuner shares (results under what the trial trained, failures, held requests,
 JSON state, resume, warm server) is ``nni_plumbing.tuner_base.TunerBase``; this module keeps only the

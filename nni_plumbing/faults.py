@@ -11,7 +11,7 @@ receives: ``sample_id`` (MLP NAS), ``_sample_id`` (multi-trial policy search), `
 - ``kill``: it sends itself SIGKILL at its first report (mid-training);
 - ``hang``: it sleeps until NNI's ``maxTrialDuration`` ends it;
 - ``mixup``: it trains the parameters of a fault-free trial that started earlier, as NNI 3.0 sometimes does under
-  ``trialConcurrency`` > 1 (upstream issue #5726), and reports what it trained.
+  ``trialConcurrency`` > 1 (NNI's concurrency mix-up, docs/design.md), and reports what it trained.
 
 Each trial writes the parameters it received to ``FOLDER/params_<KEY>.json`` (what ``mixup`` reads) and, for
 an injected fault, one JSON line to ``FOLDER/faults.jsonl``.

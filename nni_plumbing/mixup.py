@@ -5,7 +5,7 @@ Where the pairing breaks: NNI 3.0's local training service (``nni_node/training_
 parameter request with the head of that queue, whichever trial asks. The manager meanwhile records, in its
 database and web UI, the parameters of the form it submitted for that trial id. With ``trialConcurrency`` >= 2
 two trials start together; when the second one asks first, each trains the other's parameters, and the web UI,
-``nnictl experiment export`` and the database show the wrong architecture for both (upstream issues #5693, #5726).
+``nnictl experiment export`` and the database show the wrong architecture for both (NNI's concurrency mix-up, docs/design.md).
 
 :func:`install`, called in the trial process before ``nni.get_next_parameter()``, fixes it on the trial's side:
 the trial still takes one item from NNI's queue (so the queue stays in step with the submitted trials), then

@@ -2,7 +2,7 @@
 
 A subclass supplies only its search logic (what to sample next, what to learn from a result); this base
 records every result under the sample the trial says it trained (NNI can hand a trial another trial's
-parameters when ``trialConcurrency`` > 1, upstream issue #5726) and counts those mix-ups, rejects non-finite
+parameters when ``trialConcurrency`` > 1, NNI's concurrency mix-up, docs/design.md) and counts those mix-ups, rejects non-finite
 metrics as failures, turns a trial that ended without a usable result into a failed record, holds requests
 that nothing answers yet (:mod:`nni_plumbing.held_requests`), saves its state atomically as JSON after every
 event and restores it on ``nnictl resume`` (reconciling with NNI's database, :mod:`nni_plumbing.resume`),
@@ -175,7 +175,7 @@ class TunerBase(HeldRequests, Tuner):
         return True
 
     def _accepts_late_result(self, sid: int) -> bool:
-        """Whether a result may still replace a failure recorded at its trial's end. Under NNI's mix-up (#5726)
+        """Whether a result may still replace a failure recorded at its trial's end. Under NNI's mix-up
         a trial's end can carry another trial's parameter id, so a sample counted failed may still be trained
         and reported by the trial that really has it; by default that result is recorded."""
         return True
@@ -286,14 +286,14 @@ class TunerBase(HeldRequests, Tuner):
         sid = self._reported_sample(reported, issued)
         if sid != issued:
             self.mixups += 1
-            _logger.warning("trial of parameter %s trained sample %s instead of %s (NNI issue #5726); recording what "
+            _logger.warning("trial of parameter %s trained sample %s instead of %s (NNI's concurrency mix-up); recording what "
                             "it trained", parameter_id, sid, issued)
         record = self.records.get(sid)
         if record is None:
             _logger.warning("result for unknown sample %s ignored", sid)
             return
         if record.get("reported"):
-            _logger.warning("sample %s trained twice (NNI issue #5726); keeping the first result", sid)
+            _logger.warning("sample %s trained twice (NNI's concurrency mix-up); keeping the first result", sid)
             return
         if record["status"] == "failed" and not self._accepts_late_result(sid):
             _logger.warning("result for sample %s ignored: it was already counted failed", sid)

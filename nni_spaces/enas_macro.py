@@ -1,4 +1,4 @@
-"""ENAS macro space (Pham et al., 2018; seed 002 sections 4.3-4.4): L layers, each one of 6 operations
+"""ENAS macro space (Pham et al., 2018; Singh's thesis (2019), sections 4.3-4.4): L layers, each one of 6 operations
 on the previous layer plus any subset of the earlier layers as skip connections, summed and batch
 normalised. After layers ``L//3 - 1`` and ``2L//3 - 1`` every earlier output is halved in resolution by a
 factorized reduction, as in the ENAS code; the width stays ``width`` (ENAS' search setting).
@@ -18,7 +18,7 @@ from .fast_ops import AvgPool3x3, DepthwiseConv2d, MaxPool3x3
 from .ops import FactorizedReduce
 
 ENAS_MACRO_OPS = ("conv_3x3", "sep_conv_3x3", "conv_5x5", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
-"""Seed 002's order 0-5."""
+"""The order 0-5 of Singh's thesis (2019)."""
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, groups: int = 1) -> list[nn.Module]:

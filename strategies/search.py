@@ -42,7 +42,9 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from nas_data.files import atomic_write  # noqa: E402
 
-CHECKPOINT = "search_checkpoint.pt"
+from .search_cli import CHECKPOINT  # noqa: E402  (one name for the resume check and the search)
+from .sgd import sgd_cosine  # noqa: E402
+
 # the policy budget's defaults, the same for every policy (measured in docs/search.md)
 VAL_BATCH_SIZE, POLICY_STEPS, SAMPLES_PER_UPDATE = 16, 50, 1
 
@@ -105,10 +107,9 @@ class WeightSharingSearch:
         self.samples_per_update, self.shuffle_rewards = samples_per_update, shuffle_rewards
         self.shuffler = RewardShuffler(seed)
         self.twins = NullTwins(policy, null_twins, seed) if null_twins else None
-        self._weights = list(self.supernet.parameters())  # walking the supernet's modules costs ~6 ms a step
-        self.optimizer = torch.optim.SGD(self._weights, lr=lr, momentum=momentum, nesterov=True,
-                                         weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, epochs * len(self.train_loader))
+        self._weights = list(self.supernet.parameters())  # walking the supernet's modules each step is not free
+        self.optimizer, self.scheduler = sgd_cosine(self._weights, lr, epochs * len(self.train_loader), momentum,
+                                                    weight_decay)
         self.epoch, self.history = 0, []
         self.sampled: dict = {}  # label -> {candidate: times sampled for a training step}, cumulative
         self._drawing = self._writer = None
@@ -336,7 +337,7 @@ class WeightSharingSearch:
 
     def _probe(self) -> list[dict]:
         """``probe_k`` architectures sampled from the policy, each scored with the shared weights on the whole
-        validation split (seed 000 Figure 1: does this reward predict the accuracy after retraining?)."""
+        validation split (Singh et al. 2019, Figure 1: does this reward predict the accuracy after retraining?)."""
         self.supernet.train()  # batch statistics, see _score
         probe = []
         for _ in range(self.probe_k):
@@ -390,6 +391,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.nni:
         import nni
+
+        from nni_plumbing import mixup
+
+        mixup.install()  # train the parameters NNI recorded for this trial id
         args.seed = int(nni.get_next_parameter().get("seed", args.seed))
         args.out = args.out or os.environ.get("NNI_OUTPUT_DIR")
     if not args.out:

@@ -3,7 +3,8 @@ trial training one sampled architecture (``trials/train_arch.py``).
 
 The config's ``searchSpaceFile`` is the space's export (``python -m nni_spaces NAME --export FILE``); the
 tuner checks it against the space named in ``classArgs``. Each result is recorded under the sample the
-trial says it trained (NNI can hand a trial another trial's parameters, upstream issue #5726), and the policy is updated
+trial says it trained (NNI can hand a trial another trial's parameters: the concurrency mix-up in
+docs/design.md), and the policy is updated
 whenever ``samples_per_update`` results are in. The shared bookkeeping (failures, held requests, JSON state,
 resume, warm server) is ``nni_plumbing.tuner_base.TunerBase``; the policy's torch state goes into the JSON
 as nested lists (:func:`to_plain`).

@@ -3,7 +3,7 @@
     python -m studies.report EXPERIMENT_ID [--workdir ~/nni-experiments] [--out results/study-ID]
 
 Results are read from NNI's database and matched by the job number and architecture each trial reports
-(never by NNI's parameter bookkeeping, DESIGN.md). Accuracies are test accuracies after retraining.
+(never by NNI's parameter bookkeeping, docs/design.md). Accuracies are test accuracies after retraining.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _retrained(results: list[dict], source: str) -> list[dict]:
 
 
 def learning_progress(results: list[dict]) -> dict:
-    """Seed 000 Table 1: first-epoch vs final architecture per (policy, seed), paired t-test per policy."""
+    """Singh et al. (2019), Table 1: first-epoch vs final architecture per (policy, seed), paired t-test per policy."""
     initial = {(r["tag"]["policy"], r["tag"]["search_seed"]): r for r in _retrained(results, "initial")}
     final = {(r["tag"]["policy"], r["tag"]["search_seed"]): r for r in _retrained(results, "final")}
     rows = [{"policy": p, "seed": s, "initial_test_acc": initial[p, s]["test_acc"],
@@ -68,7 +68,7 @@ def learning_progress(results: list[dict]) -> dict:
 
 
 def reward_vs_accuracy(results: list[dict]) -> dict:
-    """Seed 000 Figure 1 / seed 002 Table 3: shared-weight reward vs accuracy after retraining."""
+    """Singh et al. (2019), Figure 1 / Singh's thesis (2019), Table 3: shared-weight reward vs accuracy after retraining."""
     probes = _retrained(results, "probe")
     rows = [{"policy": r["tag"]["policy"], "seed": r["tag"]["search_seed"], "index": r["tag"]["index"],
              "reward": r["tag"]["reward"], "test_acc": r["test_acc"], "val_acc": r["val_acc"]} for r in probes]
@@ -93,8 +93,8 @@ def reward_vs_accuracy(results: list[dict]) -> dict:
 
 
 def search_vs_random(results: list[dict]) -> dict:
-    """Seed 003: the distribution of retrained uniform samples, each policy's final architecture placed in it
-    (percentile, and relative improvement RI = 100 (acc - random mean) / random mean)."""
+    """Yang (2020), "Is NAS really worth it?": the distribution of retrained uniform samples, each policy's
+    final architecture placed in it (percentile, and relative improvement RI = 100 (acc - random mean) / random mean)."""
     random = [r["test_acc"] for r in _retrained(results, "random")]
     finals = _retrained(results, "final")
     mean = float(np.mean(random)) if random else float("nan")

@@ -19,7 +19,7 @@ known from the start (:meth:`StudyTuner.total_jobs`; the config's ``maxTrialNumb
 search that fails is replaced by "skip" jobs for the retrainings it would have asked for. Requests NNI makes
 while the next jobs wait on a search are held and served through NNI's ``st_callback`` when they exist
 (a ``NoMoreTrialError`` would leave the experiment in ``TUNER_NO_MORE_TRIAL`` for good). Results are matched
-to jobs by the ``job`` number each trial reports, never by NNI's parameter bookkeeping (NNI issue #5726);
+to jobs by the ``job`` number each trial reports, never by NNI's parameter bookkeeping (NNI's concurrency mix-up);
 that bookkeeping, failures, JSON state and resume come from ``nni_plumbing.tuner_base.TunerBase``.
 """
 from __future__ import annotations

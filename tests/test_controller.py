@@ -1,4 +1,4 @@
-"""The controller learns from the actions it sampled (issue 2, acceptance 3)."""
+"""The controller learns from the actions it sampled."""
 import numpy as np
 import pytest
 

@@ -1,6 +1,6 @@
-"""The enas policy follows the original ENAS controller's formulas (issue 12, acceptance "The original's
-formulas"): the decision order on each space, the skip probability's range from the two-way softmax with
-the tanh constant, the skip penalty averaged over layers, the micro operation prior, and the constants."""
+"""The enas policy follows the original ENAS controller's formulas: the decision order on each space, the skip
+probability's range from the two-way softmax with the tanh constant, the skip penalty averaged over layers,
+the micro operation prior, and the constants."""
 import math
 
 import pytest

@@ -9,7 +9,6 @@ the tuner's state. docs/tuners.md says which cases run by default.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -18,7 +17,7 @@ import pytest
 from nni_plumbing.experiments import final_results, load_config, run_experiment
 from nni_plumbing.faults import plan
 from nni_plumbing.tuner_base import TUNER_ERROR_FILE
-from tests.conftest import ROOT
+from tests.conftest import ROOT, nnictl, wait_for
 
 TRIAL_FAULTS = {1: "hang", 2: "exit", 3: "nan", 4: "kill", 5: "mixup"}  # sample (or TPE trial) -> fault; the hang first,
 # so that its time limit overlaps the other trials
@@ -153,22 +152,6 @@ def test_trial_faults(tuner, tmp_path, free_port, monkeypatch):
     if tuner == "MLPNASTuner":
         history = json.loads((tmp_path / "nni" / exp_id / "checkpoint" / "mlp_nas_history.json").read_text())
         assert history["finished"] and len(history["epochs"]) == 2 and history["failures"] == len(CASES)
-
-
-def nnictl(*args, timeout=120):
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "nnictl"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""A real NNI experiment, tiny budget, trialConcurrency 2 (issue 2, acceptances 1 and 2).
+"""A real NNI experiment, tiny budget, trialConcurrency 2.
 
 Runs `python -m mlp_nas run` (MLP NAS with the LSTM controller, the sklearn baseline trial, the
 sklearn+TPE experiment and the report) and checks that every (architecture, validation accuracy)

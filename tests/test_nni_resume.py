@@ -1,31 +1,11 @@
-"""`nnictl resume` of a stopped MLP NAS search (issue 2): a real experiment is stopped while trials run,
+"""`nnictl resume` of a stopped MLP NAS search: a real experiment is stopped while trials run,
 resumed, and must finish every controller epoch with each recorded result the one its trial reported."""
 import json
-import os
-import subprocess
-import sys
-import time
 
 import yaml
 
 from nni_plumbing.experiments import final_results
-from tests.conftest import ROOT
-
-
-def nnictl(*args, timeout=120):
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "nnictl"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.conftest import ROOT, nnictl, wait_for
 
 
 def test_stop_then_nnictl_resume_finishes_the_search(tmp_path, free_port):

@@ -1,4 +1,4 @@
-"""The policies (issue 4, acceptances 1 and 2): one interface, one REINFORCE; EDNAS and ENAS learn a toy
+"""The policies: one interface, one REINFORCE; EDNAS and ENAS learn a toy
 reward's best architecture, uniform does not move, and neither learned policy prefers it on shuffled rewards."""
 import random
 

@@ -1,4 +1,4 @@
-"""The policies' probability models (issue 12, acceptances "Normalisation" and "Unbiased gradient").
+"""The policies' probability models.
 
 On each of the four spaces, shrunk until every architecture can be listed: the log-probability that the
 update uses (``Policy._evaluate_batch``, the pass ``update`` runs) is a normalised distribution over

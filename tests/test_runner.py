@@ -1,4 +1,4 @@
-"""The experiment runner under faults (issue 11): a dead tuner stops the run within seconds with its own error
+"""The experiment runner under faults: a dead tuner stops the run within seconds with its own error
 line, SIGTERM stops the experiment, the web UI listens on loopback only unless opened, and user paths resolve
 against the working directory. The end-to-end cases run real NNI experiments with the tuners of
 tests/runner_tuners.py."""

@@ -1,4 +1,4 @@
-"""Weight-sharing search end to end (issue 4, acceptances 4 and 5): every policy on every space runs on
+"""Weight-sharing search end to end: every policy on every space runs on
 the synthetic image set (offline); kill -9 mid-search then resume gives the uninterrupted run's result."""
 import json
 import os
@@ -123,8 +123,6 @@ def test_search_as_an_nnictl_trial(tmp_path, free_port):
 def test_multi_trial_policy_tuner_under_concurrency_2(tmp_path, free_port):
     """configs/multitrial_ednas_cell.yml shrunk: a real NNI experiment, trialConcurrency 2; every recorded
     (architecture, accuracy) is what its trial trained and reported, and the policy learned from them."""
-    import pickle
-
     from nni_plumbing.experiments import final_results, load_config, run_experiment
     from nni_spaces import make_space
 
@@ -137,7 +135,7 @@ def test_multi_trial_policy_tuner_under_concurrency_2(tmp_path, free_port):
         "width": 4, "num_cells": 3, "in_channels": 3, "image_size": 16, "num_classes": 4})
     exp_id = run_experiment(config, free_port, label="multi-trial")
     reported = {r["sample_id"]: r for r in final_results(tmp_path / exp_id)}
-    state = pickle.loads((tmp_path / exp_id / "checkpoint" / "policy_tuner_state.pkl").read_bytes())
+    state = json.loads((tmp_path / exp_id / "checkpoint" / "policy_tuner_state.json").read_text())
     done = [r for r in state["records"].values() if r["status"] == "done"]
     assert len(done) == len(reported) == 4
     space = make_space("ednas-cell", width=4, num_cells=3, image_size=16, num_classes=4)
@@ -229,7 +227,7 @@ def test_drift_and_verdict():
     assert flat["mean_kl"] == pytest.approx(0) and flat["conv_share"] == pytest.approx(0.5)
     peaked = drift({"op": {"sep_conv_3x3": 0.7, "max_pool_3x3": 0.1, "skip_connect": 0.1, "dil_conv_5x5": 0.1},
                     "skip": {"0": 0.9, "1": 0.5}}, [ops, skips])
-    assert peaked["kl"]["op"] > 0.2 and peaked["top"]["op"] == 0.7 and peaked["top"]["skip"] == 0.9
+    assert peaked["kl"]["op"] > 0.2 and peaked["top"]["op"] == pytest.approx(0.7) and peaked["top"]["skip"] == 0.9
     assert peaked["conv_share"] == pytest.approx(0.8) and peaked["conv_share_uniform"] == pytest.approx(0.5)
     assert verdict(0.1, [0.1 / LEARNED_MARGIN * 0.9], False)["learned"]
     assert not verdict(0.1, [0.1 / LEARNED_MARGIN * 1.1], False)["learned"]

@@ -1,4 +1,4 @@
-"""The seeds' studies as NNI experiments (issue 5): each study end to end at a tiny budget through NNI's
+"""The seeds' studies as NNI experiments: each study end to end at a tiny budget through NNI's
 manager with trialConcurrency 2, producing its table, CSV and plot; results keyed on what trials trained."""
 import csv
 import json
@@ -84,7 +84,7 @@ def test_bad_study_config_is_one_line(tmp_path, capsys):
 
     assert main(["run", str(ROOT / "configs" / "studies" / "learning_progress.yml"), "--set", "policies=[greedy]"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "policies must be a list from uniform, ednas, enas-lstm" in err[0]
+    assert len(err) == 1 and "policies must be a list from uniform, ednas, lstm, enas" in err[0]
 
 
 def test_study_configs_job_counts_and_names():

@@ -1,4 +1,4 @@
-"""The weight-sharing supernet (issue 4, acceptance 3): with a sampled path it computes exactly what the
+"""The weight-sharing supernet: with a sampled path it computes exactly what the
 frozen child carrying the same weights computes, for every space; unselected edges are not run."""
 import pytest
 import torch

@@ -44,7 +44,7 @@ def test_epoch_waits_then_serves_held_requests(tuner):
 def test_mixup_recorded_under_what_was_trained(tuner):
     params = tuner.generate_multiple_parameters([0, 1, 2])
     base, p1, p2 = params
-    # NNI issue #5726: the trial of parameter 1 read parameter 2's file and trained sample 2.
+    # NNI's concurrency mix-up: the trial of parameter 1 read parameter 2's file and trained sample 2.
     tuner.receive_trial_result(0, base, result(base, 0.9))
     tuner.receive_trial_result(1, p1, result(p2, 0.7))
     tuner.receive_trial_result(2, p2, result(p2, 0.71))
@@ -171,7 +171,7 @@ def test_tpe_records_what_was_trained_and_resumes_from_json(tmp_path, monkeypatc
     tuner.update_search_space(TPE_SPACE)
     p = [tuner.generate_parameters(pid) for pid in range(4)]
     tuner.receive_trial_result(0, p[0], tpe_result(p[0], 0.5))
-    tuner.receive_trial_result(1, p[1], tpe_result(p[2], 0.7))  # NNI issue #5726: trial 1 trained parameters 2
+    tuner.receive_trial_result(1, p[1], tpe_result(p[2], 0.7))  # NNI's concurrency mix-up: trial 1 trained parameters 2
     tuner.receive_trial_result(2, p[2], tpe_result(p[2], 0.71))  # trained twice: the first result is kept
     tuner.receive_trial_result(3, p[3], tpe_result(p[3], float("nan")))
     for pid in range(4):

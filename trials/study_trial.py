@@ -74,6 +74,9 @@ def run_job(params: dict, report_epoch=None, out: str | None = None) -> dict:
 def main() -> int:
     from nni_plumbing import faults
     faults.inject()  # no-op unless tests/test_faults.py planned a fault for this trial
+    from nni_plumbing import mixup
+
+    mixup.install()  # train the parameters NNI recorded for this trial id (NNI 3.0 can hand out another's)
     import nni
 
     params = nni.get_next_parameter()

@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader
 
 from nas_data.images import load_images
 from nni_plumbing.checks import trial_seed
+from strategies.sgd import sgd_cosine
 
-#: The retraining "tricks" of seed 003 with the papers' values (DARTS' protocol): each a switch, recorded
+#: The retraining "tricks" of Yang (2020) with the papers' values (DARTS' protocol): each a switch, recorded
 #: in every result so that protocols are never mixed silently. Cutout's length is half the image side
 #: (16 px on CIFAR's 32); drop-path rises linearly to its value over training; the auxiliary head's loss
 #: has weight 0.4.
@@ -73,8 +74,7 @@ def train_architecture(space, arch: dict, data, *, epochs: int, batch_size: int 
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
     weights = list(model.parameters())
-    optimizer = torch.optim.SGD(weights, lr=lr, momentum=0.9, nesterov=True, weight_decay=3e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * len(loader))
+    optimizer, scheduler = sgd_cosine(weights, lr, epochs * len(loader))
     history, losses, started = [], [], time.time()
     for epoch in range(epochs):
         model.train()
