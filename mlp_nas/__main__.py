@@ -106,6 +106,7 @@ def _report(nas_dir, tpe_dir, out_root) -> int:
     print()
     print(terminal_table(report))
     print(f"\nreport: {files[0]} (also CSV, JSON and PNG plots in {out})")
+    print(f"reopen the web UI: python -m mlp_nas view {report['experiment']}")
     return 0
 
 

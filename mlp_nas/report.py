@@ -149,6 +149,7 @@ def markdown(report: dict) -> str:
     if report["mixups"]:
         lines += [f"NNI handed {report['mixups']} trial(s) another trial's parameters (NNI's concurrency mix-up); "
                   "results were recorded under what each trial really trained."]
+    lines += ["", f"Reopen the web UI of this search: `python -m mlp_nas view {report['experiment']}`."]
     return "\n".join(lines) + "\n"
 
 

@@ -19,7 +19,8 @@ import logging
 import time
 
 from nas_data.files import atomic_write
-from nas_data.tabular import DatasetSpec, cached_split
+from nas_data.tabular import DatasetSpec, cached_split, read_split
+from nni_plumbing import labels
 from nni_plumbing.tuner_base import RESULT_GRACE_S, TunerBase, positive_int, reports_errors, trial_seed
 
 from .space import MAX_LAYERS, TokenSpace
@@ -105,6 +106,8 @@ class MLPNASTuner(TunerBase):
         has connected: ``MsgDispatcher`` gives up on a tuner whose constructor takes 10 seconds."""
         c = self.config
         self.split_path = str(cached_split(self.spec, c["seed"], self.dir.parent / "data"))
+        split = read_split(self.split_path)
+        self._shape = (int(split.x_train.shape[1]), int(split.n_classes))  # for n_params in the web UI
         if c["sampler"] == "controller":
             from .policies import LSTMController
 
@@ -132,6 +135,9 @@ class MLPNASTuner(TunerBase):
                       "keras_backend": c["keras_backend"],
                       "bigram_dir": str(self.dir.parent / "bigram_weights") if c["bigram_sharing"] else None},
         }
+        # flat, readable entries for NNI's trial table and hyper-parameter view (the trial ignores them)
+        shape = getattr(self, "_shape", (None, None))
+        params.update(labels.mlp(arch, *shape) if arch is not None else {labels.ARCH_KEY: "sklearn MLPClassifier default"})
         return self._add_record(params, sid, method=method, epoch=epoch, arch=arch)
 
     def _start_epoch(self) -> None:

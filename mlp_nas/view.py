@@ -6,38 +6,11 @@ UI stays up until Ctrl+C.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from pathlib import Path
 
 DEFAULT_WORKDIR = "~/nni-experiments"
-
-
-@contextlib.contextmanager
-def patient_start_check(timeout_s: float = 90.0):
-    """Within the block, NNI's start-up check waits up to ``timeout_s`` for its manager's REST server: NNI 3.0
-    gives it three one-second tries, which a busy machine misses."""
-    from nni.experiment import launcher, rest
-
-    original = launcher._check_rest_server
-
-    def check(port, retry=3, url_prefix=None):
-        deadline = time.time() + timeout_s
-        while True:
-            try:
-                rest.get(port, "/check-status", url_prefix)
-                return
-            except Exception:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
-
-    launcher._check_rest_server = check
-    try:
-        yield
-    finally:
-        launcher._check_rest_server = original
 
 
 def open_view(experiment_id: str, port: int = 8080, workdir: str | os.PathLike = DEFAULT_WORKDIR):
@@ -47,7 +20,7 @@ def open_view(experiment_id: str, port: int = 8080, workdir: str | os.PathLike =
     from nni.experiment import Experiment, ExperimentConfig
     from nni.experiment.launcher import get_stopped_experiment_config_json
 
-    from nni_plumbing.experiments import port_free
+    from nni_plumbing.experiments import patient_start_check, port_free
 
     if not 1 <= port <= 65535:
         raise ValueError(f"--port must be between 1 and 65535, got {port}")

@@ -252,7 +252,7 @@ def _run_once(exp, config, port, host, name, guard, finished, poll_s, stall_s, w
 
 
 @contextlib.contextmanager
-def _patient_start_check(timeout_s: float = 60.0):
+def patient_start_check(timeout_s: float = 60.0):
     """Within the block, NNI's start-up check waits up to ``timeout_s`` for its manager. NNI 3.0 gives the
     manager three one-second tries, and registers its REST routes only after the server listens (until then
     the web UI's page answers, which is not JSON), so on a loaded machine ``Experiment.start`` fails."""
@@ -286,7 +286,7 @@ def _start(exp, port: int, host: str, warm_preload):
             from .warm_start import start_server
 
             server = start_server(exp.id, warm_preload)
-        with manager_environment(host), _patient_start_check():
+        with manager_environment(host), patient_start_check():
             exp.start(port, debug=False)
         return server
     except BaseException:

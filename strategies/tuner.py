@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from nni_plumbing import labels
 from nni_plumbing.tuner_base import TunerBase, reports_errors
 
 _logger = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class PolicyTuner(TunerBase):
     def _new_sample(self, parameter_id: int) -> int:
         arch = self.policy.sample()
         sid = self.next_sample_id
-        params = {**self.space.nnictl_params(arch), "_sample_id": sid, "_space": self.spec, "_train": self.train}
+        params = {**self.space.nnictl_params(arch), "_sample_id": sid, "_space": self.spec, "_train": self.train,
+                  **labels.cell(self.space.genotype(arch))}  # a short genotype string for NNI's web UI
         return self._add_record(params, sid, arch=arch)
 
     def _on_result(self, sid: int, record: dict, reported: dict, ok: bool) -> None:

@@ -33,7 +33,7 @@ def running(cfg, port: int, timeout_s: float = 600.0):
     Starts again (a new experiment) when NNI dropped its tuner for connecting late."""
     from nni.experiment import Experiment
 
-    from mlp_nas.view import patient_start_check
+    from nni_plumbing.experiments import patient_start_check
     from nni_plumbing.warm_start import start_server
 
     for attempt in range(STARTS):

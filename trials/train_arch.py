@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from nas_data.images import load_images
+from nni_plumbing import labels
 from nni_plumbing.checks import trial_seed
 from strategies.sgd import sgd_cosine
 
@@ -120,7 +121,7 @@ def main() -> int:
     space_spec, train_spec, sample_id = params["_space"], params["_train"], params["_sample_id"]
     torch.set_num_threads(int(train_spec.get("threads", 1)))  # two trials x two threads on two cores: slower
     space = make_space(space_spec["name"], **space_spec["args"])
-    arch = space.from_nnictl({k: v for k, v in params.items() if not k.startswith("_")})
+    arch = space.from_nnictl({k: v for k, v in labels.strip(params).items() if not k.startswith("_")})
     data = load_images(train_spec["data"], seed=train_spec["seed"], data_dir=train_spec.get("data_dir"))
     result = train_architecture(space, arch, data, epochs=train_spec["epochs"], batch_size=train_spec["batch_size"],
                                 seed=trial_seed(train_spec["seed"], sample_id), report=nni.report_intermediate_result)
