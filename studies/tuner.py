@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 
+from nni_plumbing import labels
 from nni_plumbing.tuner_base import TunerBase, is_finite_number, positive_int, reports_errors
 from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
 
@@ -91,6 +92,7 @@ class StudyTuner(TunerBase):
         self.queue: list[int] = []       # job numbers not yet handed out
         self.done: dict[int, dict] = {}  # job number -> its reported result
         self._started = False
+        self._retrain_space = None
 
     def _warm_preload(self):
         from nni_plumbing import warm_start
@@ -116,9 +118,7 @@ class StudyTuner(TunerBase):
     def _setup(self) -> None:
         self._started = True
         if self.study == "search-vs-random":
-            from nni_spaces import make_space
-
-            space = make_space(self.retrain_space["name"], **self._shape_free(self.retrain_space["args"]))
+            space = self._space()
             for index in range(self.k):
                 arch = space.sample(seed=10_000 + index)
                 self._retrain({k: arch[k] for k in space.active(arch)}, {"source": "random", "index": index})
@@ -132,8 +132,18 @@ class StudyTuner(TunerBase):
         return {k: v for k, v in args.items() if k not in ("in_channels", "num_classes", "image_size")}
 
     def _retrain(self, arch: dict, tag: dict) -> None:
+        # a short genotype string (and its node or layer count) for NNI's web UI; the trial reads only `arch`
+        shown = labels.cell(self._space().genotype(arch))
         self._add("retrain", space=self.retrain_space, arch=arch, seed=self.retrain_seed, train=self.retrain,
-                  tag=tag)
+                  tag=tag, **shown)
+
+    def _space(self):
+        """The retraining space (without the data's shape), made once: it turns an architecture into its genotype."""
+        if self._retrain_space is None:
+            from nni_spaces import make_space
+
+            self._retrain_space = make_space(self.retrain_space["name"], **self._shape_free(self.retrain_space["args"]))
+        return self._retrain_space
 
     def _after_search(self, job: dict, result: dict) -> None:
         """Queue the retraining jobs a finished search asks for."""

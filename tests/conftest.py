@@ -32,6 +32,17 @@ def nnictl(*args, timeout=120):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def read_json(path):
+    """A JSON file a tuner is writing, or None while it is not there yet (tuners write atomically, so a file
+    that is there is whole)."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
 def wait_for(condition, timeout, what):
     """Poll ``condition()`` once a second until it returns something true, and return that; fail after ``timeout``."""
     deadline = time.time() + timeout

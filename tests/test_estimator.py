@@ -15,8 +15,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mlp_nas import MLPNASClassifier
 
-# Keras on NumPy 2 warns on every array conversion; nothing to act on here.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+# Keras on NumPy 2 warns on every array conversion; nothing to act on here. keras_torch: once another test has
+# loaded Keras on TensorFlow (the controller needs it), every in-process fit here pays TensorFlow's tracing.
+pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"), pytest.mark.keras_torch]
 
 # The smallest search: one architecture, one epoch, no baseline trial; Keras on torch (no graph tracing to pay for).
 TINY = dict(max_trials=1, sampler="random", max_epochs=1, sklearn_baseline=False, keras_backend="torch",
@@ -32,9 +33,12 @@ def iris_strings():
     return x, np.array(["setosa", "versicolor", "virginica"])[y]
 
 
-# Up to 2 layers and 20 epochs: check_classifiers_train asks for 0.83 training accuracy from the one trial.
-@parametrize_with_checks([MLPNASClassifier(**{**TINY, "max_epochs": 20, "max_layers": 2})],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+# Up to 2 layers, 20 epochs of a few large steps: check_classifiers_train asks for 0.83 training accuracy from the one
+# trial, and large batches keep the ~40 checks, each with several fits, quick.
+CHECKED = MLPNASClassifier(**{**TINY, "max_epochs": 20, "max_layers": 2, "batch_size": 256, "learning_rate": 0.01})
+
+
+@parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

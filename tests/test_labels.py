@@ -40,3 +40,17 @@ def test_genotype_string_of_each_space_is_short_and_names_every_op(name):
         assert text.startswith("N: ") and " / R: " in text and out["n_nodes"] == len(genotype["normal"]) // 2
     else:
         assert out["n_layers"] == len(genotype)
+
+
+def test_study_retraining_jobs_carry_their_genotype_string():
+    from nni_spaces import make_space
+    from studies.tuner import StudyTuner
+
+    tuner = StudyTuner(study="search-vs-random", space="enas-micro", k=3, seeds=[0])
+    tuner._setup()
+    retrain = [job for job in tuner.jobs if job["kind"] == "retrain"]
+    assert len(retrain) == 3
+    space = make_space("enas-micro")
+    for job in retrain:  # the string shown is the genotype of the architecture the trial retrains
+        assert job["genotype"] == labels.genotype_text(space.genotype(job["arch"]))
+        assert job["n_nodes"] == len(space.genotype(job["arch"])["normal"]) // 2

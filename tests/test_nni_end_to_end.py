@@ -70,5 +70,7 @@ def test_run_end_to_end_with_concurrency_2(tmp_path, free_port):
     for name in ("report.md", "report.csv", "report.json", "reward_per_epoch.png", "accuracy_per_epoch.png"):
         assert (out / name).stat().st_size > 0, name
     rows = json.loads((out / "report.json").read_text())["rows"]
-    assert [r["trials"] for r in rows] == [6, 1, 6]
+    # the pick, the top-k ensemble of the same 6 candidates, sklearn's default, sklearn + TPE
+    assert [r["trials"] for r in rows] == [6, 6, 1, 6], [r["method"] for r in rows]
+    assert "ensemble" in rows[1]["method"]
     assert all(0 <= r["test_acc"] <= 1 for r in rows)

@@ -1,11 +1,10 @@
 """`nnictl resume` of a stopped MLP NAS search: a real experiment is stopped while trials run,
 resumed, and must finish every controller epoch with each recorded result the one its trial reported."""
-import json
 
 import yaml
 
 from nni_plumbing.experiments import final_results
-from tests.conftest import ROOT, nnictl, wait_for
+from tests.conftest import ROOT, nnictl, read_json, wait_for
 
 
 def test_stop_then_nnictl_resume_finishes_the_search(tmp_path, free_port):
@@ -26,10 +25,7 @@ def test_stop_then_nnictl_resume_finishes_the_search(tmp_path, free_port):
     history_file = workdir / exp_id / "checkpoint" / "mlp_nas_history.json"
 
     def history():
-        try:
-            return json.loads(history_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+        return read_json(history_file)
 
     try:
         # stop while trials run, after at least one result is in

@@ -16,6 +16,7 @@ def run(*args):
                           timeout=180)
 
 
+@pytest.mark.slow  # the full-size network (3.3 M parameters); the other commands here run by default
 def test_darts_v2_genotype_prints_count_arch_and_parameters(tmp_path):
     genotype = tmp_path / "darts_v2.json"
     genotype.write_text(json.dumps(DARTS_V2))

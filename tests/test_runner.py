@@ -161,6 +161,7 @@ def test_tuner_that_raises_stops_the_cli_within_seconds(tmp_path, free_port):
     assert _answers("127.0.0.1", free_port) is False
 
 
+@pytest.mark.slow  # tests/test_faults.py::test_tuner_raises_at_setup covers it by default, through the real tuners
 def test_error_file_of_our_tuners_stops_the_run(tmp_path, free_port):
     from nni_plumbing.experiments import TunerError, load_config, run_experiment
 
@@ -171,6 +172,7 @@ def test_error_file_of_our_tuners_stops_the_run(tmp_path, free_port):
     assert time.time() - written.stat().st_mtime < 20  # noticed on the next poll, then NNI stopped
 
 
+@pytest.mark.slow  # waits out a 20 s stall on purpose
 def test_stall_in_no_more_trial_and_the_open_switch(tmp_path, free_port):
     """TUNER_NO_MORE_TRIAL with nothing running, while ``finished`` says the tuner is not done, is a stall
     too; webui_host='0.0.0.0' opens the web UI."""

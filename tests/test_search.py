@@ -19,8 +19,14 @@ def search(out, *args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-@pytest.mark.parametrize("policy", ["uniform", "ednas", "lstm", "enas"])
-@pytest.mark.parametrize("space,cells", [("enas-macro", "4"), ("enas-micro", "3"), ("darts", "3"), ("ednas-cell", "3")])
+POLICIES = ["uniform", "ednas", "lstm", "enas"]
+SPACES = [("enas-macro", "4"), ("enas-micro", "3"), ("darts", "3"), ("ednas-cell", "3")]
+# By default each policy once and each space once (a Latin diagonal); the other 12 pairs with `make test-slow`.
+GRID = [pytest.param(space, cells, policy, marks=() if i == j else pytest.mark.slow)
+        for i, (space, cells) in enumerate(SPACES) for j, policy in enumerate(POLICIES)]
+
+
+@pytest.mark.parametrize("space,cells,policy", GRID)
 def test_every_policy_on_every_space(space, cells, policy, tmp_path):
     from strategies.search import main
 
@@ -41,21 +47,23 @@ def test_every_policy_on_every_space(space, cells, policy, tmp_path):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
-    args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "3", "--seed", "5"]
-    whole = search(tmp_path / "whole", *args)
-    out, err = whole.communicate(timeout=300)
-    assert whole.returncode == 0, err
+def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, capsys):
+    """Only the killed search is a process of its own; the whole run and the resume run in this one (same code,
+    and no second start-up to pay)."""
+    from strategies.search import main
 
-    killed = search(tmp_path / "killed", *args)
+    args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "2", "--seed", "5", *TINY]
+    assert main(["--out", str(tmp_path / "whole"), *args]) == 0
+
+    killed = search(tmp_path / "killed", *args[:-len(TINY)])
     deadline = time.time() + 200
     while "epoch 0:" not in (line := killed.stdout.readline()):  # killed once the first epoch is checkpointed
         assert line and time.time() < deadline, killed.stderr.read()
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    resumed = search(tmp_path / "killed", *args)
-    out_r, err_r = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err_r
+    capsys.readouterr()
+    assert main(["--out", str(tmp_path / "killed"), *args]) == 0
+    out_r = capsys.readouterr().out
     assert "resumed from" in out_r and "epoch 0:" not in out_r
 
     a = json.loads((tmp_path / "whole" / "result.json").read_text())

@@ -44,6 +44,9 @@ def check_trained_what_was_recorded(tmp_path, exp_id):
     return state, results
 
 
+# search_vs_random runs by default (the headline question, and the widest job mix); the other two studies
+# share its machinery and run with `make test-slow`.
+@pytest.mark.slow
 def test_learning_progress_study(tmp_path, free_port):
     exp_id, summary = run_study("learning_progress", tmp_path, free_port, seeds=[0, 1])
     state, results = check_trained_what_was_recorded(tmp_path, exp_id)
@@ -54,6 +57,7 @@ def test_learning_progress_study(tmp_path, free_port):
     assert {float(r["initial_test_acc"]) for r in rows} <= {r["test_acc"] for r in results if r["kind"] == "retrain"}
 
 
+@pytest.mark.slow
 def test_reward_vs_accuracy_study(tmp_path, free_port):
     exp_id, summary = run_study("reward_vs_accuracy", tmp_path, free_port, seeds=[0], k=4, probe_epoch=1)
     state, results = check_trained_what_was_recorded(tmp_path, exp_id)
@@ -166,7 +170,10 @@ def test_study_tuner_holds_requests_and_replaces_a_failed_search_with_skips(tmp_
     assert [p["kind"] for p in first] == ["search", "search"] and served == []
     tuner.trial_end(0, success=False)  # search of seed 0 failed: its two retrainings become skips
     assert served == [(2, tuner.jobs[2])] and tuner.jobs[2]["kind"] == "skip"
-    arch = {"normal/op_2_0": "skip_connect"}
+    from nni_spaces import make_space
+
+    space = make_space(tuner.retrain_space["name"], width=4, num_cells=3)
+    arch = space.sample(seed=0)  # a whole architecture, as a search reports it (its genotype labels the job)
     tuner.receive_trial_result(1, None, {"job": 1, "kind": "search", "arch": arch, "snapshots": {"0": {"arch": arch}}})
     kinds = [j["kind"] for j in tuner.jobs]
     assert kinds == ["search", "search", "skip", "skip", "retrain", "retrain"] and len(kinds) == tuner.total_jobs()
