@@ -18,8 +18,12 @@ def atomic_write(path: str | os.PathLike, write, binary: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
         with os.fdopen(fd, "wb" if binary else "w") as f:
-            os.fchmod(f.fileno(), path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
+            os.fchmod(f.fileno(), mode)
             write(f)
         os.replace(tmp, path)
     except BaseException:

@@ -25,6 +25,7 @@ that bookkeeping, failures, JSON state and resume come from ``nni_plumbing.tuner
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 
 from nni_plumbing import labels
 from nni_plumbing.tuner_base import TunerBase, is_finite_number, positive_int, reports_errors
@@ -92,7 +93,6 @@ class StudyTuner(TunerBase):
         self.queue: list[int] = []       # job numbers not yet handed out
         self.done: dict[int, dict] = {}  # job number -> its reported result
         self._started = False
-        self._retrain_space = None
 
     def _warm_preload(self):
         from nni_plumbing import warm_start
@@ -118,7 +118,7 @@ class StudyTuner(TunerBase):
     def _setup(self) -> None:
         self._started = True
         if self.study == "search-vs-random":
-            space = self._space()
+            space = self.genotype_space
             for index in range(self.k):
                 arch = space.sample(seed=10_000 + index)
                 self._retrain({k: arch[k] for k in space.active(arch)}, {"source": "random", "index": index})
@@ -133,17 +133,17 @@ class StudyTuner(TunerBase):
 
     def _retrain(self, arch: dict, tag: dict) -> None:
         # a short genotype string (and its node or layer count) for NNI's web UI; the trial reads only `arch`
-        shown = labels.cell(self._space().genotype(arch))
+        shown = labels.cell(self.genotype_space.genotype(arch))
         self._add("retrain", space=self.retrain_space, arch=arch, seed=self.retrain_seed, train=self.retrain,
                   tag=tag, **shown)
 
-    def _space(self):
-        """The retraining space (without the data's shape), made once: it turns an architecture into its genotype."""
-        if self._retrain_space is None:
-            from nni_spaces import make_space
+    @cached_property
+    def genotype_space(self):
+        """The retraining space without the data's shape, made on first use: it samples the random architectures
+        and turns an architecture into its genotype."""
+        from nni_spaces import make_space
 
-            self._retrain_space = make_space(self.retrain_space["name"], **self._shape_free(self.retrain_space["args"]))
-        return self._retrain_space
+        return make_space(self.retrain_space["name"], **self._shape_free(self.retrain_space["args"]))
 
     def _after_search(self, job: dict, result: dict) -> None:
         """Queue the retraining jobs a finished search asks for."""

@@ -24,22 +24,19 @@ def test_stop_then_nnictl_resume_finishes_the_search(tmp_path, free_port):
                       if workdir.exists() else None, 30, "the experiment folder")
     history_file = workdir / exp_id / "checkpoint" / "mlp_nas_history.json"
 
-    def history():
-        return read_json(history_file)
-
     try:
         # stop while trials run, after at least one result is in
-        wait_for(lambda: (h := history()) and any(s["status"] == "done" for s in h["samples"])
+        wait_for(lambda: (h := read_json(history_file)) and any(s["status"] == "done" for s in h["samples"])
                  and any(s["status"] == "running" for s in h["samples"]), 180, "a result with trials running")
         from nni.experiment import Experiment
 
         Experiment.connect(free_port).stop()  # in-process: `nnictl stop` spends seconds importing NNI first
-        before = history()
+        before = read_json(history_file)
         assert not before["finished"]
 
         resumed = nnictl("resume", exp_id, "--port", str(free_port))
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        after = wait_for(lambda: (h := history()) and h["finished"] and h, 300, "the resumed search to finish")
+        after = wait_for(lambda: (h := read_json(history_file)) and h["finished"] and h, 300, "the resumed search to finish")
     finally:
         nnictl("stop", exp_id)
 

@@ -52,17 +52,17 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, capsys):
     and no second start-up to pay)."""
     from strategies.search import main
 
-    args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "2", "--seed", "5", *TINY]
-    assert main(["--out", str(tmp_path / "whole"), *args]) == 0
+    args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "2", "--seed", "5"]
+    assert main(["--out", str(tmp_path / "whole"), *args, *TINY]) == 0
 
-    killed = search(tmp_path / "killed", *args[:-len(TINY)])
+    killed = search(tmp_path / "killed", *args)  # search() adds TINY
     deadline = time.time() + 200
     while "epoch 0:" not in (line := killed.stdout.readline()):  # killed once the first epoch is checkpointed
         assert line and time.time() < deadline, killed.stderr.read()
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     capsys.readouterr()
-    assert main(["--out", str(tmp_path / "killed"), *args]) == 0
+    assert main(["--out", str(tmp_path / "killed"), *args, *TINY]) == 0
     out_r = capsys.readouterr().out
     assert "resumed from" in out_r and "epoch 0:" not in out_r
 
