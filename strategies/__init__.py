@@ -12,6 +12,12 @@ SPACE_NAMES = ("enas-macro", "enas-micro", "darts", "ednas-cell")
 POLICY_CLASSES = {"uniform": ".uniform:UniformPolicy", "ednas": ".ednas:EdnasPolicy", "lstm": ".lstm:LstmPolicy",
                   "enas": ".enas:EnasPolicy"}
 POLICY_ALIASES = {"enas-lstm": "lstm"}  # old name of the generic LSTM, accepted by make_policy with a warning
+BASELINES = ("moving", "leave-one-out")
+"""What a reward is compared with. ``moving``: the papers' exponential moving average of earlier rewards
+(ENAS, EDNAS). ``leave-one-out``: in an update of several samples, the mean reward of the update's other
+samples (Kool et al. 2019), unbiased; where the samples were scored on the same minibatch it cancels the
+minibatch's difficulty, which the moving average cannot (one sample: the moving average)."""
+
 _LAZY = {"Evaluation": ".base", "Policy": ".base", "Decision": ".decisions", "space_decisions": ".decisions",
          "EdnasPolicy": ".ednas", "EnasPolicy": ".enas", "LstmPolicy": ".lstm", "UniformPolicy": ".uniform"}
 
@@ -41,5 +47,5 @@ def make_policy(name: str, space, **kwargs):
     return _load(POLICY_CLASSES[name])(space, **kwargs)
 
 
-__all__ = ["Decision", "Evaluation", "Policy", "POLICIES", "POLICY_ALIASES", "EdnasPolicy", "EnasPolicy", "LstmPolicy",
-           "UniformPolicy", "make_policy", "space_decisions"]
+__all__ = ["BASELINES", "Decision", "Evaluation", "Policy", "POLICIES", "POLICY_ALIASES", "EdnasPolicy", "EnasPolicy",
+           "LstmPolicy", "UniformPolicy", "make_policy", "space_decisions"]

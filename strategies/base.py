@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import BASELINES
 from .decisions import Decision, decision_gates, space_decisions
 
 
@@ -83,8 +84,10 @@ class Policy(nn.Module):
     def __init__(self, space, *, seed: int = 0, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, baseline_decay: float = 0.99, entropy_weight: float = 0.0,
                  skip_weight: float = 0.0, skip_target: float = 0.4, samples_per_update: int = 1,
-                 average_samples: bool = False):
+                 average_samples: bool = False, baseline: str = "moving"):
         super().__init__()
+        if baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
         self.__dict__["space"] = space  # not a submodule: the policy's parameters are its own
         nni_order = space_decisions(space)
         self.gates = decision_gates(space, nni_order)  # label -> (gate label, gate options that keep it)
@@ -93,7 +96,7 @@ class Policy(nn.Module):
         self.hparams = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                             baseline_decay=baseline_decay, entropy_weight=entropy_weight, skip_weight=skip_weight,
                             skip_target=skip_target, samples_per_update=samples_per_update,
-                            average_samples=average_samples)
+                            average_samples=average_samples, baseline=baseline)
         self.baseline: float | None = None
         self.updates = 0
         self._optimizer = None
@@ -289,7 +292,8 @@ class Policy(nn.Module):
     def update(self, archs: list[dict], rewards: list[float]) -> dict:
         """One REINFORCE step from a batch of (architecture, reward): per sample the reward (plus the
         entropy bonus) first moves the baseline, b <- b - (1 - decay) (b - R), then adds
-        -log pi(arch) (R - b) to the loss (plus ENAS' skip penalty); gradients are summed over the batch
+        -log pi(arch) (R - b) to the loss (plus ENAS' skip penalty); with ``baseline="leave-one-out"`` and
+        several samples, b is instead the mean of the other samples' rewards; gradients are summed over the batch
         (averaged with ``average_samples``, as ENAS' synchronous aggregation does), whose log-probabilities
         are computed in one pass."""
         if len(archs) != len(rewards) or not archs:
@@ -298,12 +302,14 @@ class Policy(nn.Module):
         optimizer = self.optimizer()
         ev, _, _ = self._evaluate_batch(archs)
         entropies = ev.entropy.detach().tolist()
-        advantages = []
-        for reward, entropy in zip(rewards, entropies):
-            r = float(reward) + h["entropy_weight"] * entropy
+        returns, advantages = [float(r) + h["entropy_weight"] * e for r, e in zip(rewards, entropies)], []
+        for r in returns:
             b = 0.0 if self.baseline is None else self.baseline  # starts at 0, as in ENAS
             self.baseline = b - (1 - h["baseline_decay"]) * (b - r)
             advantages.append(r - self.baseline)
+        if h["baseline"] == "leave-one-out" and len(returns) > 1:
+            total, n = sum(returns), len(returns)  # each against the mean of the others, scored on the same data
+            advantages = [r - (total - r) / (n - 1) for r in returns]
         per_sample = -ev.log_prob * torch.tensor(advantages) + h["skip_weight"] * ev.skip_kl
         loss = per_sample.mean() if h.get("average_samples") else per_sample.sum()
         if optimizer is not None:

@@ -2,7 +2,7 @@
 
 Each epoch: one pass over the training split updating the shared weights, a new sampled path every
 step (SGD, lr 0.05 cosine, Nesterov momentum 0.9, weight decay 3e-4, gradient-norm clip 5, as EDNAS);
-then ``policy_steps`` policy updates (default 50), each from ``samples_per_update`` architectures (default 1)
+then ``policy_steps`` policy updates (default 125), each from ``samples_per_update`` architectures (default 4)
 scored (top-1) on the next validation minibatch of ``val_batch_size`` images (default 16). That budget is
 the search's, the same for every policy (``docs/search.md`` has the measurement behind the defaults).
 Every epoch the policy's drift (KL from uniform and top probability per decision) goes to the history and
@@ -46,7 +46,7 @@ from .search_cli import CHECKPOINT  # noqa: E402  (one name for the resume check
 from .sgd import sgd_cosine  # noqa: E402
 
 # the policy budget's defaults, the same for every policy (measured in docs/search.md)
-VAL_BATCH_SIZE, POLICY_STEPS, SAMPLES_PER_UPDATE = 16, 50, 1
+VAL_BATCH_SIZE, POLICY_STEPS, SAMPLES_PER_UPDATE = 16, 125, 4
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -57,9 +57,10 @@ class WeightSharingSearch:
     """Parameters in ``__init__``; :meth:`run` trains (resuming from ``out/search_checkpoint.pt`` when
     it exists) and returns the result dict that is also written to ``out/result.json``.
 
-    The policy's budget is the search's, the same for every policy: ``policy_steps`` updates an epoch (default:
-    one pass over the validation split), each from ``samples_per_update`` architectures scored on one validation
-    minibatch of ``val_batch_size`` images. ``holdout_set`` (the test split, say): the derived architecture is
+    The policy's budget is the search's, the same for every policy: ``policy_steps`` updates an epoch (None: one
+    pass over the validation split), each from ``samples_per_update`` architectures scored on one validation
+    minibatch of ``val_batch_size`` images; ``baseline`` (``strategies.BASELINES``; None: the policy's own) is what
+    each reward is compared with. ``holdout_set`` (the test split, say): the derived architecture is
     re-scored on it, data it was not selected on. ``shuffle_rewards`` trains the policy on the observed rewards
     in random order (the null run); ``null_twins`` copies of the policy always learn that way beside it, for
     the "learned" verdict (``strategies/drift.py``)."""
@@ -69,8 +70,9 @@ class WeightSharingSearch:
                  grad_clip: float = 5.0, final_samples: int = 100, seed: int = 0, device: str = "cpu",
                  figures_every: int = 1, snapshot_epochs=(), probe_epoch: int | None = None, probe_k: int = 20,
                  val_batch_size: int = VAL_BATCH_SIZE, policy_steps: int | None = POLICY_STEPS,
-                 samples_per_update: int = SAMPLES_PER_UPDATE, shuffle_rewards: bool = False, null_twins: int = 2,
-                 holdout_set=None, report=None, log=print):
+                 samples_per_update: int = SAMPLES_PER_UPDATE, baseline: str | None = None, shuffle_rewards: bool = False,
+                 null_twins: int = 2, holdout_set=None, report=None, log=print):
+        from . import BASELINES
         from .drift import NullTwins, RewardShuffler
         from .supernet import Supernet
 
@@ -80,6 +82,10 @@ class WeightSharingSearch:
                 or null_twins < 0:
             raise ValueError("val_batch_size, samples_per_update and policy_steps must be positive integers, "
                              "null_twins >= 0")
+        if baseline is not None:  # the search's, like the budget: the same for every policy (and its twins)
+            if baseline not in BASELINES:
+                raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+            policy.hparams["baseline"] = baseline
         self.figures_every = figures_every
         self.snapshot_epochs = sorted({int(e) for e in snapshot_epochs})
         if any(not 0 <= e < epochs for e in self.snapshot_epochs) or (
@@ -119,7 +125,8 @@ class WeightSharingSearch:
         """What the policy gets, the same for every policy at the same settings."""
         steps = self.epochs * self.policy_steps
         return {"val_batch_size": self.val_loader.batch_size, "policy_steps_per_epoch": self.policy_steps,
-                "samples_per_update": self.samples_per_update, "policy_updates": steps,
+                "samples_per_update": self.samples_per_update, "baseline": self.policy.hparams["baseline"],
+                "policy_updates": steps,
                 "reward_evaluations": steps * self.samples_per_update, "derivation_candidates": self.final_samples,
                 "derivation_images": len(self.eval_loader.dataset),
                 "holdout_images": len(self.holdout_loader.dataset) if self.holdout_loader else 0}
@@ -414,7 +421,8 @@ def main(argv=None) -> int:
                                      batch_size=args.batch_size, final_samples=args.final_samples, seed=args.seed,
                                      device=device, figures_every=args.figures_every,
                                      val_batch_size=args.val_batch_size, policy_steps=args.policy_steps,
-                                     samples_per_update=args.samples_per_update, shuffle_rewards=args.shuffle_rewards,
+                                     samples_per_update=args.samples_per_update, baseline=args.baseline,
+                                     shuffle_rewards=args.shuffle_rewards,
                                      null_twins=args.null_twins, holdout_set=test,
                                      report=_nni_report if args.nni else None)
         record_settings(args)

@@ -11,7 +11,7 @@ from nas_data.images import IMAGE_DATASETS, check_image_source
 from nas_data.tabular import DataError
 from nni_spaces import MIN_CELLS, SPACE_NAMES
 
-from . import POLICY_CLASSES
+from . import BASELINES, POLICY_CLASSES
 
 try:  # old policy names the registry still accepts, where it keeps such a list
     from . import POLICY_ALIASES
@@ -25,7 +25,7 @@ CHECKPOINT = "search_checkpoint.pt"
 SETTING_FLAGS = {"space": "--space", "policy": "--policy", "data": "--data", "data_dir": "--data-dir",
                  "width": "--width", "cells": "--cells", "batch_size": "--batch-size",
                  "final_samples": "--final-samples", "seed": "--seed", "val_batch_size": "--val-batch-size",
-                 "policy_steps": "--policy-steps", "samples_per_update": "--samples-per-update",
+                 "policy_steps": "--policy-steps", "samples_per_update": "--samples-per-update", "baseline": "--baseline",
                  "shuffle_rewards": "--shuffle-rewards", "null_twins": "--null-twins"}
 
 
@@ -45,9 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     # the policy's budget, the same for every policy (strategies/search.py, docs/search.md)
     parser.add_argument("--val-batch-size", type=int, default=16, help="validation images per reward (default 16)")
-    parser.add_argument("--policy-steps", type=int, default=50, help="policy updates per epoch (default 50)")
-    parser.add_argument("--samples-per-update", type=int, default=1, help="architectures per policy update "
-                        "(default 1); reward evaluations = epochs x policy steps x samples per update")
+    parser.add_argument("--policy-steps", type=int, default=125, help="policy updates per epoch (default 125)")
+    parser.add_argument("--samples-per-update", type=int, default=4, help="architectures per policy update "
+                        "(default 4); reward evaluations = epochs x policy steps x samples per update")
+    parser.add_argument("--baseline", choices=list(BASELINES), default="moving",
+                        help="what each reward is compared with: the moving average of earlier rewards (the papers'; "
+                        "default) or, with several samples per update, the mean of the update's other samples, "
+                        "scored on the same minibatch")
     parser.add_argument("--shuffle-rewards", action="store_true", help="train the policy on the observed rewards "
                         "in random order: the null run its drift is judged against")
     parser.add_argument("--null-twins", type=int, default=2, help="copies of the policy trained on shuffled rewards "

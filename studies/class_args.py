@@ -10,10 +10,12 @@ from nas_data.images import check_image_source
 from nas_data.tabular import DataError
 from nni_plumbing.checks import positive_int
 from nni_spaces import MIN_CELLS, SPACE_NAMES
+from strategies import BASELINES
 
 #: ``search`` options a study may set (``WeightSharingSearch``'s; the study sets snapshots and probes itself).
 SEARCH_OPTIONS = ("epochs", "batch_size", "final_samples", "figures_every", "lr", "momentum", "weight_decay",
-                  "grad_clip", "val_batch_size", "policy_steps", "samples_per_update", "shuffle_rewards", "null_twins")
+                  "grad_clip", "val_batch_size", "policy_steps", "samples_per_update", "baseline", "shuffle_rewards",
+                  "null_twins")
 #: Parameters of those two that the study and its trial set themselves (a test keeps the lists in sync).
 SET_BY_THE_STUDY = ("space", "policy", "train_set", "val_set", "out", "seed", "device", "snapshot_epochs",
                     "probe_epoch", "probe_k", "holdout_set", "report", "log", "data")
@@ -22,7 +24,7 @@ RETRAIN_OPTIONS = ("epochs", "batch_size", "lr", "cutout", "drop_path", "auxilia
 #: ``space_args`` / ``retrain_space_args`` a study may set (the data set fixes the input shape and classes).
 SPACE_OPTIONS = {"cell": ("width", "num_cells", "num_nodes", "ops", "auxiliary"), "enas-macro": ("width", "num_layers", "ops")}
 DICT_ARGS = ("space_args", "retrain_space_args", "search", "retrain")
-LIST_ARGS = ("policies", "seeds")
+LIST_ARGS = ("policies", "seeds", "tricks")
 
 
 def _hint(key: str, known) -> str:
@@ -32,12 +34,13 @@ def _hint(key: str, known) -> str:
 
 def merge_overrides(class_args: dict, overrides: dict) -> dict:
     """``class_args`` with ``overrides`` applied: a dict-valued option (``search={epochs: 1}``) is merged into the
-    config's dict, so the keys it does not name keep their values; a single value where a list is expected
-    (``seeds=0``) becomes a one-element list."""
+    config's dict, so the keys it does not name keep their values, and a key set to null is removed
+    (``space_args={num_cells: null, num_layers: 6}`` moves a cell-space config to enas-macro); a single value
+    where a list is expected (``seeds=0``) becomes a one-element list."""
     merged = dict(class_args)
     for key, value in overrides.items():
         if key in DICT_ARGS and isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
+            merged[key] = {k: v for k, v in {**merged[key], **value}.items() if v is not None}
         else:
             merged[key] = value
     for key in LIST_ARGS:
@@ -99,6 +102,8 @@ def check_study_args(args: dict, known_keys=None) -> None:
     for key in ("figures_every", "null_twins"):
         if key in search:
             _positive_int(f"search.{key}", search[key], 0)
+    if "baseline" in search and search["baseline"] not in BASELINES:
+        raise ValueError(f"classArgs: search.baseline must be one of {', '.join(BASELINES)}, got {search['baseline']!r}")
     if "shuffle_rewards" in search and not isinstance(search["shuffle_rewards"], bool):
         raise ValueError(f"classArgs: search.shuffle_rewards must be true or false, got {search['shuffle_rewards']!r}")
     for key in ("lr", "grad_clip"):

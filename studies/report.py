@@ -120,6 +120,64 @@ def search_vs_random(results: list[dict]) -> dict:
     return {"rows": rows, "summary": summary, "table": lines}
 
 
+def _paired_gain(after, before) -> dict:
+    """Mean of ``after - before`` in points with its 95 % t interval and the paired t-test's p."""
+    diff = 100 * (np.asarray(after, dtype=float) - np.asarray(before, dtype=float))
+    n = len(diff)
+    if n < 2:
+        return {"n": n, "gain": float(diff.mean()) if n else float("nan"), "ci95": [float("nan")] * 2, "p": float("nan")}
+    half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n))
+    p = float(stats.ttest_1samp(diff, 0.0).pvalue) if np.any(diff != diff[0]) else float("nan")
+    return {"n": n, "gain": float(diff.mean()), "ci95": [float(diff.mean()) - half, float(diff.mean()) + half], "p": p}
+
+
+def _welch_gain(picks, random) -> dict:
+    """Mean of ``picks`` minus mean of ``random`` in points, with Welch's 95 % interval and p."""
+    a, b = 100 * np.asarray(picks, dtype=float), 100 * np.asarray(random, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return {"n": len(a), "gain": float(a.mean() - b.mean()) if len(a) and len(b) else float("nan"),
+                "ci95": [float("nan")] * 2, "p": float("nan")}
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) or 1.0)
+    half = float(stats.t.ppf(0.975, df) * np.sqrt(va + vb))
+    gain = float(a.mean() - b.mean())
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if va + vb > 0 else float("nan")
+    return {"n": len(a), "gain": gain, "ci95": [gain - half, gain + half], "p": p}
+
+
+def tricks_ablation(results: list[dict]) -> dict:
+    """Yang (2020): each training trick's gain, paired over the same architectures (random samples and every
+    pick), beside the gain of each policy's pick over the random samples, both in test-accuracy points with 95 %
+    intervals, under the same protocol."""
+    retrained = [r for r in results if r.get("kind") == "retrain" and "tricks" in r.get("tag", {})]
+
+    def who(r):
+        tag = r["tag"]
+        return ("random", tag["index"]) if tag["source"] == "random" else (tag["policy"], tag["search_seed"])
+    table = {}
+    for r in retrained:
+        table.setdefault(who(r), {})[r["tag"]["tricks"]] = r["test_acc"]
+    rows = [{"architecture": f"{a}/{i}", "tricks": t, "test_acc": acc}
+            for (a, i), accs in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][1])) for t, acc in accs.items()]
+    variants = [v for v in ("cutout", "drop_path", "auxiliary", "all") if any(v in accs for accs in table.values())]
+    summary, lines = {}, ["| comparison | n | gain (test-accuracy points) | 95 % interval | p |", "|---|---|---|---|---|"]
+
+    def line(name, g):
+        summary[name] = g
+        lines.append(f"| {name} | {g['n']} | {g['gain']:+.2f} | [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | "
+                     f"{g['p']:.3g} |")
+    for v in variants:
+        pairs = [(accs[v], accs["none"]) for accs in table.values() if v in accs and "none" in accs]
+        line(f"trick {v} vs none (paired, all architectures)", _paired_gain(*zip(*pairs)) if pairs else
+             _paired_gain([], []))
+    for variant in ("none", "all"):
+        random = [accs[variant] for (a, _), accs in table.items() if a == "random" and variant in accs]
+        for policy in sorted({a for a, _ in table} - {"random"}):
+            picks = [accs[variant] for (a, _), accs in table.items() if a == policy and variant in accs]
+            line(f"search ({policy}) vs random, tricks {variant}", _welch_gain(picks, random))
+    return {"rows": rows, "summary": summary, "table": lines}
+
+
 def searches(results: list[dict]) -> list[str]:
     """One line per search: its policy budget (reward evaluations, the same for every policy when the study is
     fair), selection score on the validation split, re-score on data it was not selected on, drift verdict."""
@@ -143,7 +201,7 @@ def searches(results: list[dict]) -> list[str]:
 
 
 ANALYSES = {"learning-progress": learning_progress, "reward-vs-accuracy": reward_vs_accuracy,
-            "search-vs-random": search_vs_random}
+            "search-vs-random": search_vs_random, "tricks-ablation": tricks_ablation}
 
 
 def plot(study: str, analysis: dict, path: Path) -> None:
@@ -168,6 +226,15 @@ def plot(study: str, analysis: dict, path: Path) -> None:
         ax.set_xlabel("shared-weight validation accuracy (mid-search)")
         ax.set_ylabel("test accuracy after retraining")
         ax.legend(fontsize=7)
+    elif study == "tricks-ablation":
+        names = list(analysis["summary"])
+        gains = [analysis["summary"][n]["gain"] for n in names]
+        errors = [[g - analysis["summary"][n]["ci95"][0] for n, g in zip(names, gains)],
+                  [analysis["summary"][n]["ci95"][1] - g for n, g in zip(names, gains)]]
+        ax.barh(range(len(names)), gains, xerr=errors, color=["C0" if n.startswith("trick") else "C1" for n in names])
+        ax.set_yticks(range(len(names)), [n.split(" (")[0] if n.startswith("trick") else n for n in names], fontsize=6)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("gain in test accuracy (points), 95 % interval")
     else:
         random = [r["test_acc"] for r in rows if r["policy"] == "random"]
         ax.hist(random, bins=min(20, max(3, len(random) // 2)), color="grey", alpha=0.7, label="random samples")

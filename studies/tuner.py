@@ -13,6 +13,9 @@ Studies (``classArgs.study``):
   weights; all retrained.
 - ``search-vs-random`` (Is NAS really worth it?, Yang 2020): ``k`` uniform samples of the space retrained, and
   each policy's final architecture per seed.
+- ``tricks-ablation`` (Yang 2020, the training tricks): the same ``k`` uniform samples and each policy's final
+  architecture per seed, each retrained without tricks, with each of ``tricks`` alone and with all of them, so
+  each trick's gain is measured on the same architectures, beside the gain of search over random.
 
 Every retraining uses the same protocol and retraining seed, so accuracies compare. The number of jobs is
 known from the start (:meth:`StudyTuner.total_jobs`; the config's ``maxTrialNumber`` must equal it): a
@@ -32,7 +35,9 @@ from nni_plumbing.tuner_base import TunerBase, is_finite_number, positive_int, r
 from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
 
 _logger = logging.getLogger(__name__)
-STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random")
+STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random", "tricks-ablation")
+TRICKS = ("cutout", "drop_path", "auxiliary")
+"""The training tricks the ablation switches (``trials/train_arch.py``); drop-path and the auxiliary head need cells."""
 POLICY_NAMES = tuple(POLICY_CLASSES)
 STATE_FILE = "study_tuner_state.json"
 
@@ -51,7 +56,8 @@ class StudyTuner(TunerBase):
     ``retrain_space_args`` (the retrained network; default the same), ``policies``, ``seeds``, ``data`` and
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
     (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
-    ``probe_epoch`` (default: the middle epoch), ``threads`` (torch threads per trial), ``warm_start`` (trials on
+    ``probe_epoch`` (default: the middle epoch), ``tricks`` (the tricks-ablation's, default all of :data:`TRICKS`),
+    ``threads`` (torch threads per trial), ``warm_start`` (trials on
     this machine fork from a server that has imported torch and Lightning already, ``nni_plumbing/warm_start.py``).
     Sample ids are job numbers."""
 
@@ -61,7 +67,7 @@ class StudyTuner(TunerBase):
     def __init__(self, study: str = "learning-progress", space: str = "darts", space_args: dict | None = None,
                  retrain_space_args: dict | None = None, policies=("ednas",), seeds=(0, 1, 2), data: str = "digits",
                  data_dir: str | None = None, search: dict | None = None, retrain: dict | None = None,
-                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, threads: int = 1,
+                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, tricks=TRICKS, threads: int = 1,
                  warm_start: bool = True):
         if study not in STUDIES:
             raise ValueError(f"classArgs: study must be one of {', '.join(STUDIES)}, got {study!r}")
@@ -72,6 +78,13 @@ class StudyTuner(TunerBase):
             raise ValueError(f"classArgs: policies must be a list from {', '.join(POLICY_NAMES)}, got {policies!r}")
         if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
             raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {seeds!r}")
+        tricks = list(tricks)
+        if not tricks or any(t not in TRICKS for t in tricks) or len(set(tricks)) < len(tricks):
+            raise ValueError(f"classArgs: tricks must be a list of distinct names from {', '.join(TRICKS)}, "
+                             f"got {tricks!r}")
+        if study == "tricks-ablation" and space == "enas-macro" and set(tricks) - {"cutout"}:
+            raise ValueError("classArgs: enas-macro has no cells, so only the cutout trick applies; "
+                             "set tricks: [cutout]")
         search = {"epochs": 10, "batch_size": 64, "final_samples": 100, "figures_every": 0, **(search or {})}
         epochs = _positive("search.epochs", search["epochs"])
         probe_epoch = epochs // 2 if probe_epoch is None else probe_epoch
@@ -83,8 +96,13 @@ class StudyTuner(TunerBase):
         self.retrain_space = {"name": space, "args": dict(space_args or {}, **(retrain_space_args or {}))}
         self.search_options = dict(search, **{"learning-progress": {"snapshot_epochs": [0]},
                                               "reward-vs-accuracy": {"probe_epoch": probe_epoch, "probe_k": k},
-                                              "search-vs-random": {}}[study])
+                                              "search-vs-random": {}, "tricks-ablation": {}}[study])
         self.retrain = {"epochs": 10, "batch_size": 64, **(retrain or {})}
+        # the tricks-ablation's retraining variants: none, each trick alone, all together (when more than one)
+        self.variants = {"none": {t: False for t in tricks}, **{t: {**{u: False for u in tricks}, t: True}
+                                                                for t in tricks}}
+        if len(tricks) > 1:
+            self.variants["all"] = {t: True for t in tricks}
         self.retrain_seed = retrain_seed
         self.policies, self.seeds = policies, seeds
         self.warm_start = warm_start
@@ -101,12 +119,17 @@ class StudyTuner(TunerBase):
 
     def children(self) -> int:
         """Retraining jobs each search asks for."""
-        return {"learning-progress": 2, "reward-vs-accuracy": self.k, "search-vs-random": 1}[self.study]
+        return {"learning-progress": 2, "reward-vs-accuracy": self.k, "search-vs-random": 1,
+                "tricks-ablation": len(self.variants)}[self.study]
+
+    def random_jobs(self) -> int:
+        """Retraining jobs of the uniform samples (queued after the searches)."""
+        return {"search-vs-random": self.k, "tricks-ablation": self.k * len(self.variants)}.get(self.study, 0)
 
     def total_jobs(self) -> int:
         """Every trial the study runs: its ``maxTrialNumber``."""
         searches = len(self.policies) * len(self.seeds)
-        return searches * (1 + self.children()) + (self.k if self.study == "search-vs-random" else 0)
+        return searches * (1 + self.children()) + self.random_jobs()
 
     # ----- jobs -----
     def _add(self, kind: str, **params) -> None:
@@ -116,26 +139,36 @@ class StudyTuner(TunerBase):
         self._add_record(job, job["job"], kind=kind)
 
     def _setup(self) -> None:
+        """The searches first (the long jobs, so that the short retrainings of random samples fill the other
+        trial slots while they run), then those retrainings."""
         self._started = True
-        if self.study == "search-vs-random":
-            space = self.genotype_space
-            for index in range(self.k):
-                arch = space.sample(seed=10_000 + index)
-                self._retrain({k: arch[k] for k in space.active(arch)}, {"source": "random", "index": index})
         for policy in self.policies:
             for seed in self.seeds:
                 self._add("search", space=self.search_space, policy=policy, seed=seed, search=self.search_options)
+        if self.random_jobs():
+            space = self.genotype_space
+            for index in range(self.k):
+                arch = space.sample(seed=10_000 + index)
+                self._retrain_each({k: arch[k] for k in space.active(arch)}, {"source": "random", "index": index})
 
     @staticmethod
     def _shape_free(args: dict) -> dict:
         """Space arguments without the data's shape: decisions do not depend on it."""
         return {k: v for k, v in args.items() if k not in ("in_channels", "num_classes", "image_size")}
 
-    def _retrain(self, arch: dict, tag: dict) -> None:
+    def _retrain(self, arch: dict, tag: dict, train: dict | None = None) -> None:
         # a short genotype string (and its node or layer count) for NNI's web UI; the trial reads only `arch`
         shown = labels.cell(self.genotype_space.genotype(arch))
-        self._add("retrain", space=self.retrain_space, arch=arch, seed=self.retrain_seed, train=self.retrain,
-                  tag=tag, **shown)
+        self._add("retrain", space=self.retrain_space, arch=arch, seed=self.retrain_seed,
+                  train={**self.retrain, **(train or {})}, tag=tag, **shown)
+
+    def _retrain_each(self, arch: dict, tag: dict) -> None:
+        """One retraining of ``arch``, or, in the tricks-ablation, one per variant (tagged ``tricks``)."""
+        if self.study != "tricks-ablation":
+            self._retrain(arch, tag)
+            return
+        for name, switches in self.variants.items():
+            self._retrain(arch, {**tag, "tricks": name}, switches)
 
     @cached_property
     def genotype_space(self):
@@ -155,7 +188,7 @@ class StudyTuner(TunerBase):
             for index, probe in enumerate(result["probe"]):
                 self._retrain(probe["arch"], {**tag, "source": "probe", "index": index, "reward": probe["reward"]})
         else:
-            self._retrain(result["arch"], {**tag, "source": "final"})
+            self._retrain_each(result["arch"], {**tag, "source": "final"})
 
     # ----- NNI's side -----
     @property

@@ -169,6 +169,8 @@ CASES = [
      "seeds must be a list of non-negative integers"),
     ("set-two-cells", "studies", "cli", lambda t: ["run", STUDY, "--set", "space_args={num_cells: 2}"],
      "space_args.num_cells must be an integer >= 3"),
+    ("set-unknown-baseline", "studies", "cli", lambda t: ["run", STUDY, "--set", "search={baseline: mean}"],
+     "search.baseline must be one of moving, leave-one-out, got 'mean'"),
     ("set-not-yaml", "studies", "cli", lambda t: ["run", STUDY, "--set", "search={epochs: 1"], "is not a YAML value"),
     ("set-no-equals", "studies", "cli", lambda t: ["run", STUDY, "--set", "seeds"], "--set takes key=value"),
     # ---- command-line flags
@@ -270,6 +272,11 @@ def test_set_merges_into_the_configs_dicts_and_takes_one_seed():
     in_file = yaml.safe_load(Path(STUDY).read_text())["tuner"]["classArgs"]["search"]
     assert in_file["batch_size"] == 32 and args["search"] == {**in_file, "epochs": 2}
     assert args["seeds"] == [0] and config.max_trial_number == 3
+    # null removes a key: a cell-space config moved to enas-macro, whose networks have layers, not cells
+    moved = study_config(STUDY, {"space": "enas-macro", "space_args": {"num_cells": None, "num_layers": 3},
+                                 "retrain_space_args": {"num_cells": None, "num_layers": 6}}, log=lambda line: None)
+    assert moved.tuner.class_args["space_args"] == {"width": 16, "num_layers": 3}
+    assert moved.tuner.class_args["retrain_space_args"] == {"width": 8, "num_layers": 6}
 
 
 def test_the_study_option_lists_follow_the_search_and_the_retraining():

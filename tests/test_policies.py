@@ -105,6 +105,24 @@ def test_baseline_moves_before_the_advantage():
     assert stats["baseline"] == pytest.approx(0.01) and stats["mean_advantage"] == pytest.approx(0.99)
 
 
+def test_leave_one_out_compares_each_sample_with_the_others():
+    """Advantages R_i - mean of the others: a minibatch that lifts every reward by the same amount moves nothing;
+    the moving average still follows the rewards (for the record); one sample falls back to it."""
+    policy = EdnasPolicy(TOY, seed=0, baseline="leave-one-out")
+    archs = policy.sample_batch(4)
+    stats = policy.update(archs, [1.0, 0.0, 0.0, 0.0])
+    assert stats["mean_advantage"] == pytest.approx(0.0)
+    assert stats["baseline"] == pytest.approx(0.01 * 0.99 ** 3)  # b <- b - 0.01 (b - R) over 1, 0, 0, 0
+    lifted, plain = EdnasPolicy(TOY, seed=0, baseline="leave-one-out"), EdnasPolicy(TOY, seed=0, baseline="leave-one-out")
+    lifted.update(archs, [0.9, 0.5, 0.5, 0.5])
+    plain.update(archs, [0.4, 0.0, 0.0, 0.0])
+    assert all(torch.equal(a, b) for a, b in zip(lifted.parameters(), plain.parameters()))
+    single = EdnasPolicy(TOY, seed=0, baseline="leave-one-out").update([archs[0]], [1.0])
+    assert single["mean_advantage"] == pytest.approx(0.99)
+    with pytest.raises(ValueError, match="baseline must be one of moving, leave-one-out"):
+        EdnasPolicy(TOY, seed=0, baseline="mean")
+
+
 def test_lstm_skip_penalty_pulls_skip_density_to_0_4():
     space = make_space("enas-macro", num_layers=4, width=4)
     policy = LstmPolicy(space, seed=0, lr=0.05, samples_per_update=4)

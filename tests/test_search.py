@@ -39,7 +39,7 @@ def test_every_policy_on_every_space(space, cells, policy, tmp_path):
     assert (tmp_path / "search_checkpoint.pt").exists()
     drift = result["epochs"][0]["drift"]  # KL from uniform and top probability per decision, every epoch
     assert set(drift["kl"]) == set(drift["top"]) == set(result["probabilities"])
-    assert result["budget"]["reward_evaluations"] == 3  # 1 epoch x 3 policy steps x 1 sample, whatever the policy
+    assert result["budget"]["reward_evaluations"] == 12  # 1 epoch x 3 policy steps x 4 samples, whatever the policy
     assert 0 <= result["holdout_score"] <= 1 and result["verdict"]["learned"] in (True, False)
     if policy == "uniform":
         assert drift["mean_kl"] == pytest.approx(0, abs=1e-12) and not result["verdict"]["learned"]
@@ -105,7 +105,7 @@ def test_search_as_an_nnictl_trial(tmp_path, free_port):
     config.search_space = {"seed": {"_type": "choice", "_value": [3]}}
     config.max_trial_number = 1
     config.trial_command = ("python3 -m strategies.search --nni --space darts --policy ednas --data synthetic "
-                            "--width 4 --cells 3 --epochs 2 --final-samples 10")
+                            "--width 4 --cells 3 --epochs 2 --final-samples 10 --policy-steps 8")
     config.trial_code_directory = str(ROOT)
     config.experiment_working_directory = str(tmp_path)
     exp_id = run_experiment(config, free_port, label="search")
@@ -199,7 +199,7 @@ def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_p
     from strategies.search import main
 
     args = ["--space", "ednas-cell", "--policy", "ednas", "--cells", "3", "--epochs", "2", "--figures-every", "0",
-            *TINY, "--policy-steps", "4", "--samples-per-update", "2"]
+            *TINY, "--policy-steps", "4", "--samples-per-update", "2", "--baseline", "leave-one-out"]
     assert main([*args, "--out", str(tmp_path / "real")]) == 0
     assert main([*args, "--out", str(tmp_path / "shuffled"), "--shuffle-rewards"]) == 0
     real = json.loads((tmp_path / "real" / "result.json").read_text())
@@ -207,6 +207,7 @@ def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_p
     assert [len(e["null_mean_kl"]) for e in real["epochs"]] == [2, 2]
     assert all(e["drift"]["mean_kl"] > 0 for e in real["epochs"])
     assert real["budget"] == null["budget"] and real["budget"]["reward_evaluations"] == 2 * 4 * 2
+    assert real["budget"]["baseline"] == "leave-one-out"
     assert null["shuffle_rewards"] and not null["verdict"]["learned"] and "shuffled" in null["verdict"]["text"]
     # the reward stream is the same, its link to the architectures is cut: the policies end apart
     assert real["probabilities"] != null["probabilities"]

@@ -7,8 +7,9 @@ import pytest
 
 from tests.conftest import ROOT
 
-TINY = {"data": "synthetic", "space_args": {"width": 4, "num_cells": 3}, "threads": 1,
-        "search": {"epochs": 2, "batch_size": 64, "final_samples": 5},
+TINY = {"data": "synthetic", "space_args": {"width": 4, "num_cells": 3},
+        "retrain_space_args": {"width": 4, "num_cells": 3}, "threads": 1,
+        "search": {"epochs": 2, "batch_size": 64, "final_samples": 5, "policy_steps": 8},
         "retrain": {"epochs": 1, "batch_size": 64}}
 
 
@@ -83,6 +84,58 @@ def test_search_vs_random_study(tmp_path, free_port):
         assert r["relative_improvement"] == pytest.approx(100 * (r["test_acc"] - sum(random) / 3) / (sum(random) / 3))
 
 
+@pytest.mark.slow
+def test_tricks_ablation_study(tmp_path, free_port):
+    """Two random architectures and one pick, each retrained without tricks, with cutout alone, drop-path alone
+    and both: every result is the job's, and the report's gains are the differences of those results."""
+    exp_id, summary = run_study("tricks_ablation", tmp_path, free_port, seeds=[0], k=2, tricks=["cutout", "drop_path"])
+    state, results = check_trained_what_was_recorded(tmp_path, exp_id)
+    assert len(state["jobs"]) == 1 + 4 + 2 * 4
+    retrained = [r for r in results if r["kind"] == "retrain"]
+    for r in retrained:  # the protocol the trial recorded is the variant it was asked for
+        variant = r["tag"]["tricks"]
+        assert (r["protocol"]["cutout"] > 0) == (variant in ("cutout", "all"))
+        assert (r["protocol"]["drop_path"] > 0) == (variant in ("drop_path", "all"))
+    acc = {(r["tag"]["source"], r["tag"].get("index"), r["tag"]["tricks"]): r["test_acc"] for r in retrained}
+    gains = [acc[s, i, "cutout"] - acc[s, i, "none"] for s, i, t in acc if t == "none"]
+    cutout = summary["summary"]["trick cutout vs none (paired, all architectures)"]
+    assert cutout["n"] == 3 and cutout["gain"] == pytest.approx(100 * sum(gains) / 3)
+    assert "search (ednas) vs random, tricks none" in summary["summary"]
+
+
+def test_tricks_ablation_jobs_and_report_arithmetic():
+    """The tuner's jobs (no NNI): every architecture once per variant; the report's paired gains and Welch
+    interval on made-up results."""
+    from studies.report import tricks_ablation
+    from studies.tuner import TRICKS, StudyTuner
+    from trials import train_arch
+
+    assert TRICKS == tuple(train_arch.TRICKS)  # the tuner's light list is the trainer's
+    tuner = StudyTuner(study="tricks-ablation", space="darts", space_args={"width": 4, "num_cells": 3}, k=2,
+                       seeds=[0, 1], tricks=["cutout", "drop_path", "auxiliary"])
+    assert list(tuner.variants) == ["none", "cutout", "drop_path", "auxiliary", "all"]
+    assert tuner.total_jobs() == 2 * (1 + 5) + 2 * 5
+    tuner._setup()
+    random = [tuner.jobs[i] for i in tuner.queue if tuner.jobs[i]["kind"] == "retrain"]
+    assert len(random) == 10 and {j["tag"]["tricks"] for j in random} == set(tuner.variants)
+    assert all(j["train"]["auxiliary"] == (j["tag"]["tricks"] in ("auxiliary", "all")) for j in random)
+    with pytest.raises(ValueError, match="only the cutout trick applies"):
+        StudyTuner(study="tricks-ablation", space="enas-macro", tricks=["cutout", "drop_path"])
+
+    def result(source, index, tricks, acc, policy=None):
+        tag = {"source": source, "tricks": tricks, **({"index": index} if source == "random" else
+                                                      {"policy": policy, "search_seed": index})}
+        return {"kind": "retrain", "job": 0, "tag": tag, "test_acc": acc}
+    made_up = [result("random", i, t, base + (0.03 if t == "cutout" else 0.0))
+               for i, base in enumerate([0.50, 0.60, 0.70]) for t in ("none", "cutout")]
+    made_up += [result("final", s, t, 0.65 + 0.01 * s, "ednas") for s in (0, 1) for t in ("none", "cutout")]
+    summary = tricks_ablation(made_up)["summary"]
+    trick = summary["trick cutout vs none (paired, all architectures)"]
+    assert trick["n"] == 5 and trick["gain"] == pytest.approx(100 * 0.03 * 3 / 5)
+    search = summary["search (ednas) vs random, tricks none"]
+    assert search["gain"] == pytest.approx(100 * (0.655 - 0.60)) and search["ci95"][0] < search["gain"] < search["ci95"][1]
+
+
 def test_bad_study_config_is_one_line(tmp_path, capsys):
     from studies.study import main
 
@@ -152,8 +205,9 @@ def test_remote_training_service_on_loopback_matches_local():
     if not os.path.exists("/usr/sbin/sshd"):
         pytest.fail("install openssh-server (apt-get install openssh-server) to run this test")
     run = subprocess.run([sys.executable, "-m", "studies.remote_loopback", "--set", "data=synthetic",
-                          "space_args={width: 4, num_cells: 3}", "seeds=[0,1]",
-                          "search={epochs: 2, batch_size: 64, final_samples: 5}", "retrain={epochs: 1, batch_size: 64}"],
+                          "space_args={width: 4, num_cells: 3}", "retrain_space_args={width: 4, num_cells: 3}",
+                          "seeds=[0,1]", "search={epochs: 2, batch_size: 64, final_samples: 5, policy_steps: 8}",
+                          "retrain={epochs: 1, batch_size: 64}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0 and "same results" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
 
