@@ -11,7 +11,6 @@ architecture: training a child alone, for reference; it is the one scored).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas_data.files import atomic_write  # noqa: E402
+from benchmarks.publish import RESULTS, measured, publish  # noqa: E402
 
 
 def shape(text: str) -> tuple[int, int]:
@@ -98,23 +97,25 @@ def main(argv=None) -> int:
     parser.add_argument("--probes", type=int, default=10)
     parser.add_argument("--sample", choices=SAMPLES, nargs="+", default=["all"],
                         help="what the training pass draws anew each step (several: one run each)")
-    parser.add_argument("--out", default="benchmarks/results/supernet_training.json")
+    parser.add_argument("--out", default=str(RESULTS / "supernet_training.json"))
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.probes < 2:
         parser.error("--epochs must be positive and --probes at least 2")
-    import torch
-
     from nas_data.images import load_images
 
     data = load_images(args.data, seed=args.seed)
     runs = [run(args.space, data, w, c, args.epochs, args.seed, args.probes, sample)
             for sample in args.sample for w, c in args.shapes]
-    result = {"command": "python benchmarks/supernet_training.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "space": args.space,
-              "data": args.data, "seed": args.seed, "runs": runs}
-    text = json.dumps(result, indent=1)
-    atomic_write(Path(args.out), lambda f: f.write(text + "\n"))
-    print(f"wrote {args.out}")
+    header = measured("supernet_training.py", argv, f"{args.space} on {args.data}, seed {args.seed}, batch 32, "
+                      f"{args.probes} probed paths")
+    lines = ["| network | paths drawn | epoch 1 | last epoch | training loss, last | s / epoch (median) |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        first, last = r["epochs"][0], r["epochs"][-1]
+        lines.append(f"| {r['width']} x {r['cells']} | {r['sample']} | {first['mean']:.3f} ± {first['std']:.3f} | "
+                     f"{last['mean']:.3f} ± {last['std']:.3f} | {last['train_loss']:.3f} | "
+                     f"{statistics.median(e['seconds'] for e in r['epochs']):.1f} |")
+    publish(args.out, header, lines, {"space": args.space, "data": args.data, "seed": args.seed, "runs": runs})
     return 0
 
 
