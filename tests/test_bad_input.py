@@ -321,8 +321,11 @@ def test_ctrl_c_on_a_running_study_is_one_line_and_exit_130(tmp_path, free_port)
     config["tuner"]["classArgs"].update(seeds=[0], search={"epochs": 1}, warm_start=False)
     path = _write(tmp_path / "study.yml", yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a shell that starts pytest in the background hands it SIGINT ignored, and children inherit that; a terminal's
+    # Ctrl+C reaches a foreground process with the default disposition, so the study gets that
     proc = subprocess.Popen([sys.executable, "-m", "studies", "run", path, "--port", str(free_port)], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while "running; web UI" not in (line := proc.stdout.readline()):
         assert line and time.time() < deadline, proc.stderr.read()

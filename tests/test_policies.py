@@ -208,7 +208,9 @@ def test_batched_scoring_and_update_equal_one_architecture_at_a_time(name, space
     assert grads >= 0.9 * len(list(single.parameters()))
 
 
-@pytest.mark.parametrize("name", ["uniform", "ednas", "lstm", "enas"])
+# the LSTM controllers' draws (11-15 s each) share the batched walk the test_batched_scoring cases cover: slow
+@pytest.mark.parametrize("name", ["uniform", "ednas", pytest.param("lstm", marks=pytest.mark.slow),
+                                  pytest.param("enas", marks=pytest.mark.slow)])
 def test_drawing_together_follows_the_policy(name):
     """sample_batch draws from the same distribution as sample(): the frequency of each decision's options
     over 2000 joint draws matches the policy's probabilities (exact ones for independent policies, those of
