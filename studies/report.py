@@ -120,29 +120,29 @@ def search_vs_random(results: list[dict]) -> dict:
     return {"rows": rows, "summary": summary, "table": lines}
 
 
+def _gain(gain: float, test, n: int) -> dict:
+    """``n``, the gain, and the 95 % interval and p of scipy's t-test result ``test`` (values in points)."""
+    ci = test.confidence_interval(0.95)
+    return {"n": n, "gain": float(gain), "ci95": [float(ci.low), float(ci.high)], "p": float(test.pvalue)}
+
+
 def _paired_gain(after, before) -> dict:
-    """Mean of ``after - before`` in points with its 95 % t interval and the paired t-test's p."""
+    """Mean of ``after - before`` in points, with the paired t-test's 95 % interval and p."""
     diff = 100 * (np.asarray(after, dtype=float) - np.asarray(before, dtype=float))
-    n = len(diff)
-    if n < 2:
-        return {"n": n, "gain": float(diff.mean()) if n else float("nan"), "ci95": [float("nan")] * 2, "p": float("nan")}
-    half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n))
-    p = float(stats.ttest_1samp(diff, 0.0).pvalue) if np.any(diff != diff[0]) else float("nan")
-    return {"n": n, "gain": float(diff.mean()), "ci95": [float(diff.mean()) - half, float(diff.mean()) + half], "p": p}
+    if len(diff) < 2 or not np.any(diff != diff[0]):
+        nan = float("nan")
+        return {"n": len(diff), "gain": float(diff.mean()) if len(diff) else nan, "ci95": [nan, nan], "p": nan}
+    return _gain(diff.mean(), stats.ttest_1samp(diff, 0.0), len(diff))
 
 
 def _welch_gain(picks, random) -> dict:
     """Mean of ``picks`` minus mean of ``random`` in points, with Welch's 95 % interval and p."""
     a, b = 100 * np.asarray(picks, dtype=float), 100 * np.asarray(random, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        return {"n": len(a), "gain": float(a.mean() - b.mean()) if len(a) and len(b) else float("nan"),
-                "ci95": [float("nan")] * 2, "p": float("nan")}
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)) or 1.0)
-    half = float(stats.t.ppf(0.975, df) * np.sqrt(va + vb))
-    gain = float(a.mean() - b.mean())
-    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if va + vb > 0 else float("nan")
-    return {"n": len(a), "gain": gain, "ci95": [gain - half, gain + half], "p": p}
+    if len(a) < 2 or len(b) < 2 or not (np.ptp(a) or np.ptp(b)):
+        nan = float("nan")
+        return {"n": len(a), "gain": float(a.mean() - b.mean()) if len(a) and len(b) else nan, "ci95": [nan, nan],
+                "p": nan}
+    return _gain(a.mean() - b.mean(), stats.ttest_ind(a, b, equal_var=False), len(a))
 
 
 def tricks_ablation(results: list[dict]) -> dict:
