@@ -42,7 +42,9 @@ class Sampler:
     from one fixed architecture; what the search's training pass asks of its policy."""
 
     def __init__(self, space, decisions, sample: str, seed: int):
-        self.space, self.decisions, self.sample = space, decisions, sample
+        self.space, self.decisions = space, decisions
+        self.keep = {"all": lambda k: True, "none": lambda k: False, "ops": lambda k: not is_wiring(k),
+                     "wiring": is_wiring}[sample]  # which decisions are drawn anew
         self.fixed, self.draws = space.sample(seed=seed), 1_000_000 * (seed + 1)
 
     def sample_batch(self, n: int) -> list[dict]:
@@ -50,9 +52,7 @@ class Sampler:
         for _ in range(n):
             self.draws += 1
             drawn = self.space.sample(seed=self.draws)
-            keep = {"all": lambda k: True, "none": lambda k: False, "ops": lambda k: not is_wiring(k),
-                    "wiring": is_wiring}[self.sample]
-            out.append({k: drawn[k] if keep(k) else self.fixed[k] for k in drawn})
+            out.append({k: drawn[k] if self.keep(k) else self.fixed[k] for k in drawn})
         return out
 
 

@@ -18,6 +18,13 @@ BASELINES = ("moving", "leave-one-out")
 samples (Kool et al. 2019), unbiased; where the samples were scored on the same minibatch it cancels the
 minibatch's difficulty, which the moving average cannot (one sample: the moving average)."""
 
+
+def check_baseline(value, name: str = "baseline") -> str:
+    """``value`` if it is one of :data:`BASELINES`, else ``ValueError``: one line that names ``name``."""
+    if value not in BASELINES:
+        raise ValueError(f"{name} must be one of {', '.join(BASELINES)}, got {value!r}")
+    return value
+
 _LAZY = {"Evaluation": ".base", "Policy": ".base", "Decision": ".decisions", "space_decisions": ".decisions",
          "EdnasPolicy": ".ednas", "EnasPolicy": ".enas", "LstmPolicy": ".lstm", "UniformPolicy": ".uniform"}
 
@@ -47,5 +54,5 @@ def make_policy(name: str, space, **kwargs):
     return _load(POLICY_CLASSES[name])(space, **kwargs)
 
 
-__all__ = ["BASELINES", "Decision", "Evaluation", "Policy", "POLICIES", "POLICY_ALIASES", "EdnasPolicy", "EnasPolicy",
-           "LstmPolicy", "UniformPolicy", "make_policy", "space_decisions"]
+__all__ = ["BASELINES", "check_baseline", "Decision", "Evaluation", "Policy", "POLICIES", "POLICY_ALIASES",
+           "EdnasPolicy", "EnasPolicy", "LstmPolicy", "UniformPolicy", "make_policy", "space_decisions"]

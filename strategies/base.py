@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import BASELINES
+from . import check_baseline
 from .decisions import Decision, decision_gates, space_decisions
 
 
@@ -86,8 +86,7 @@ class Policy(nn.Module):
                  skip_weight: float = 0.0, skip_target: float = 0.4, samples_per_update: int = 1,
                  average_samples: bool = False, baseline: str = "moving"):
         super().__init__()
-        if baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+        check_baseline(baseline)
         self.__dict__["space"] = space  # not a submodule: the policy's parameters are its own
         nni_order = space_decisions(space)
         self.gates = decision_gates(space, nni_order)  # label -> (gate label, gate options that keep it)

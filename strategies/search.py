@@ -72,7 +72,7 @@ class WeightSharingSearch:
                  val_batch_size: int = VAL_BATCH_SIZE, policy_steps: int | None = POLICY_STEPS,
                  samples_per_update: int = SAMPLES_PER_UPDATE, baseline: str | None = None, shuffle_rewards: bool = False,
                  null_twins: int = 2, holdout_set=None, report=None, log=print):
-        from . import BASELINES
+        from . import check_baseline
         from .drift import NullTwins, RewardShuffler
         from .supernet import Supernet
 
@@ -83,9 +83,7 @@ class WeightSharingSearch:
             raise ValueError("val_batch_size, samples_per_update and policy_steps must be positive integers, "
                              "null_twins >= 0")
         if baseline is not None:  # the search's, like the budget: the same for every policy (and its twins)
-            if baseline not in BASELINES:
-                raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
-            policy.hparams["baseline"] = baseline
+            policy.hparams["baseline"] = check_baseline(baseline)
         self.figures_every = figures_every
         self.snapshot_epochs = sorted({int(e) for e in snapshot_epochs})
         if any(not 0 <= e < epochs for e in self.snapshot_epochs) or (

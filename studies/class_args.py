@@ -10,7 +10,7 @@ from nas_data.images import check_image_source
 from nas_data.tabular import DataError
 from nni_plumbing.checks import positive_int
 from nni_spaces import MIN_CELLS, SPACE_NAMES
-from strategies import BASELINES
+from strategies import check_baseline
 
 #: ``search`` options a study may set (``WeightSharingSearch``'s; the study sets snapshots and probes itself).
 SEARCH_OPTIONS = ("epochs", "batch_size", "final_samples", "figures_every", "lr", "momentum", "weight_decay",
@@ -102,8 +102,8 @@ def check_study_args(args: dict, known_keys=None) -> None:
     for key in ("figures_every", "null_twins"):
         if key in search:
             _positive_int(f"search.{key}", search[key], 0)
-    if "baseline" in search and search["baseline"] not in BASELINES:
-        raise ValueError(f"classArgs: search.baseline must be one of {', '.join(BASELINES)}, got {search['baseline']!r}")
+    if "baseline" in search:
+        check_baseline(search["baseline"], "classArgs: search.baseline")
     if "shuffle_rewards" in search and not isinstance(search["shuffle_rewards"], bool):
         raise ValueError(f"classArgs: search.shuffle_rewards must be true or false, got {search['shuffle_rewards']!r}")
     for key in ("lr", "grad_clip"):

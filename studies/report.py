@@ -168,8 +168,7 @@ def tricks_ablation(results: list[dict]) -> dict:
                      f"{g['p']:.3g} |")
     for v in variants:
         pairs = [(accs[v], accs["none"]) for accs in table.values() if v in accs and "none" in accs]
-        line(f"trick {v} vs none (paired, all architectures)", _paired_gain(*zip(*pairs)) if pairs else
-             _paired_gain([], []))
+        line(f"trick {v} vs none (paired, all architectures)", _paired_gain([a for a, _ in pairs], [b for _, b in pairs]))
     for variant in ("none", "all"):
         random = [accs[variant] for (a, _), accs in table.items() if a == "random" and variant in accs]
         for policy in sorted({a for a, _ in table} - {"random"}):
