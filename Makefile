@@ -41,15 +41,19 @@ run: setup
 
 # Keras picks its backend once per process, and the Keras controller needs TensorFlow; the tests marked
 # keras_torch (the estimator's in-process fits, ~15x faster on torch) therefore run in a pytest of their own.
-# Exit 5 is pytest's "no test selected", as when ARGS names a file without such tests.
-pytest_in_two = $(PY) -m pytest -q -m "$(1) and not keras_torch" $(ARGS) && \
+# Exit 5 is pytest's "no test selected", as when ARGS names a file without such tests. In `make test` the first
+# run has two pytest-xdist workers (WORKERS=0: one process), one thread each (tests/conftest.py): much of it waits
+# on NNI's manager and trial processes. The Keras run stays in one process: each worker would load TensorFlow
+# again. `make test-slow` runs in one process: its benchmarks time things and its studies use both cores.
+WORKERS ?= 2
+pytest_in_two = $(PY) -m pytest -q -n $(2) --dist worksteal -m "$(1) and not keras_torch" $(ARGS) && \
 	{ $(PY) -m pytest -q -m "$(1) and keras_torch" $(ARGS) || [ $$? -eq 5 ]; }
 
 test: setup lint
-	$(call pytest_in_two,not slow)
+	$(call pytest_in_two,not slow,$(WORKERS))
 
 test-slow: setup
-	$(call pytest_in_two,slow)
+	$(call pytest_in_two,slow,0)
 
 benchmark: setup
 	$(PY) benchmarks/mlp_vs_sklearn.py $(ARGS)

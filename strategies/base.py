@@ -365,7 +365,10 @@ class Policy(nn.Module):
         """Restore :meth:`state`; ``optimizer=False`` moves a trained policy to a new data set (its
         parameters only: no optimizer moments, baseline, update count or generator state)."""
         labels = [d.label for d in self.decisions]
-        if state.get("name") != self.name or state.get("labels") != labels:
+        if state.get("name") != self.name:
+            raise ValueError(f"this is a {state.get('name')} policy's state; it cannot load into a {self.name} policy "
+                             f"(use the policy it was trained with)")
+        if state.get("labels") != labels:
             raise ValueError(f"this {state.get('name')} state belongs to a space with other decisions; it cannot "
                              f"load into a {self.name} policy over {len(labels)} decisions")
         self.load_state_dict(state["model"])

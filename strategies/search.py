@@ -14,6 +14,9 @@ test split from the command line), data it was not selected on; all candidates s
 For the studies (``studies/tuner.py``): ``snapshot_epochs`` derive the same way after those epochs too
 (the best architecture by shared-weight reward at the first epoch, say), and ``probe_epoch`` /
 ``probe_k`` sample K architectures after that epoch and score each on the whole validation split.
+``init_policy`` (``--init-policy``) starts the policy from another search's checkpoint, on another data set say
+(the controller transfer of Singh's ENAS thesis, 2019): its parameters only, not its optimizer, baseline or
+shared weights.
 
     python -m strategies.search --space ednas-cell --policy ednas --data digits --epochs 3 --out results/s1
 
@@ -71,9 +74,10 @@ class WeightSharingSearch:
                  figures_every: int = 1, snapshot_epochs=(), probe_epoch: int | None = None, probe_k: int = 20,
                  val_batch_size: int = VAL_BATCH_SIZE, policy_steps: int | None = POLICY_STEPS,
                  samples_per_update: int = SAMPLES_PER_UPDATE, baseline: str | None = None, shuffle_rewards: bool = False,
-                 null_twins: int = 2, holdout_set=None, report=None, log=print):
+                 null_twins: int = 2, holdout_set=None, init_policy: str | os.PathLike | None = None, report=None,
+                 log=print):
         from . import check_baseline
-        from .drift import NullTwins, RewardShuffler
+        from .drift import NullTwins, RewardShuffler, drift
         from .supernet import Supernet
 
         if epochs < 1 or batch_size < 1 or final_samples < 1 or figures_every < 0:
@@ -95,6 +99,10 @@ class WeightSharingSearch:
         self.space, self.policy, self.out = space, policy, Path(out)
         self.epochs, self.final_samples, self.grad_clip, self.seed = epochs, final_samples, grad_clip, seed
         self.report, self.log, self.device = report, log, torch.device(device)
+        self.init_policy = None if init_policy is None else str(init_policy)
+        if init_policy is not None:
+            load_policy_parameters(policy, init_policy)
+        self.initial_kl = drift(policy.probabilities(), policy.decisions)["mean_kl"]  # where the policy starts
         self.supernet = Supernet(space)
         torch.manual_seed(seed)  # the shared weights start from the seed, whatever RNG built the space
         for module in self.supernet.modules():
@@ -360,7 +368,8 @@ class WeightSharingSearch:
         last = self.history[-1]
         result = {**best, "policy": self.policy.name, "space": self.space.name, "epochs": self.history,
                   "probabilities": self.policy.probabilities(), "seed": self.seed, "budget": self.budget,
-                  "shuffle_rewards": self.shuffle_rewards,
+                  "shuffle_rewards": self.shuffle_rewards, "init_policy": self.init_policy,
+                  "initial_kl": self.initial_kl,
                   "verdict": verdict(last["drift"]["mean_kl"], last["null_mean_kl"], self.shuffle_rewards),
                   "snapshots": {str(e): v for e, v in self.snapshots.items()}, "probe": self.probe}
         text = json.dumps(result, indent=1)
@@ -370,6 +379,24 @@ class WeightSharingSearch:
                          "holdout_score": best.get("holdout_score"), "learned": result["verdict"]["learned"]},
                         final=True)
         return result
+
+
+def load_policy_parameters(policy, path: str | os.PathLike) -> None:
+    """Start ``policy`` from the parameters of the policy in the search checkpoint ``path`` (or a folder holding
+    one); ``ValueError`` (one line) when there is none or it belongs to another policy or space."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise ValueError(f"init_policy: {path} is not a search checkpoint; give the {CHECKPOINT} (or the --out "
+                         "folder) of a finished search")
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    if not isinstance(state, dict) or "policy" not in state:
+        raise ValueError(f"init_policy: {path} holds no policy state; give the {CHECKPOINT} of a search")
+    try:
+        policy.load_state(state["policy"], optimizer=False)
+    except ValueError as exc:
+        raise ValueError(f"init_policy: {exc}") from None
 
 
 def _nni_report(values: dict, final: bool) -> None:
@@ -421,7 +448,7 @@ def main(argv=None) -> int:
                                      val_batch_size=args.val_batch_size, policy_steps=args.policy_steps,
                                      samples_per_update=args.samples_per_update, baseline=args.baseline,
                                      shuffle_rewards=args.shuffle_rewards,
-                                     null_twins=args.null_twins, holdout_set=test,
+                                     null_twins=args.null_twins, holdout_set=test, init_policy=args.init_policy,
                                      report=_nni_report if args.nni else None)
         record_settings(args)
         result = search.run()

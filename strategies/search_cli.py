@@ -26,7 +26,7 @@ SETTING_FLAGS = {"space": "--space", "policy": "--policy", "data": "--data", "da
                  "width": "--width", "cells": "--cells", "batch_size": "--batch-size",
                  "final_samples": "--final-samples", "seed": "--seed", "val_batch_size": "--val-batch-size",
                  "policy_steps": "--policy-steps", "samples_per_update": "--samples-per-update", "baseline": "--baseline",
-                 "shuffle_rewards": "--shuffle-rewards", "null_twins": "--null-twins"}
+                 "shuffle_rewards": "--shuffle-rewards", "null_twins": "--null-twins", "init_policy": "--init-policy"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--figures-every", type=int, default=1, metavar="N",
                         help="heatmaps and TensorBoard every N epochs and after the last (0: never; each costs ~1 s "
                         "of CPU in a background thread)")
+    parser.add_argument("--init-policy", metavar="CHECKPOINT", help="start the policy from the parameters of "
+                        f"another search's policy (its {CHECKPOINT} or --out folder), on another data set say: "
+                        "controller transfer")
     parser.add_argument("--device", help="torch device for the supernet (default: cuda when torch sees one, else cpu)")
     parser.add_argument("--out", help="folder for the checkpoint and result.json (resumes from it); "
                         "default under an NNI trial: its output folder")
@@ -70,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings(args) -> dict:
     """The settings of ``args`` a checkpoint depends on, as JSON values."""
     values = {key: getattr(args, key, None) for key in SETTING_FLAGS}
-    if values["data_dir"] is not None:
-        values["data_dir"] = str(Path(values["data_dir"]).expanduser().resolve())
+    for key in ("data_dir", "init_policy"):
+        if values[key] is not None:
+            values[key] = str(Path(values[key]).expanduser().resolve())
     return values
 
 
@@ -94,6 +98,10 @@ def check_args(args) -> None:
         check_image_source(args.data, args.data_dir)
     except DataError as exc:
         raise ValueError(str(exc)) from None
+    init = getattr(args, "init_policy", None)
+    if init is not None and not (Path(init).is_file() or (Path(init) / CHECKPOINT).is_file()):
+        raise ValueError(f"--init-policy {init} is neither a search checkpoint nor a folder holding {CHECKPOINT}; "
+                         "give the --out folder of a finished search")
     if args.out is not None:
         out = Path(args.out)
         if out.exists() and not out.is_dir():

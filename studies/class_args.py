@@ -18,12 +18,12 @@ SEARCH_OPTIONS = ("epochs", "batch_size", "final_samples", "figures_every", "lr"
                   "null_twins")
 #: Parameters of those two that the study and its trial set themselves (a test keeps the lists in sync).
 SET_BY_THE_STUDY = ("space", "policy", "train_set", "val_set", "out", "seed", "device", "snapshot_epochs",
-                    "probe_epoch", "probe_k", "holdout_set", "report", "log", "data")
+                    "probe_epoch", "probe_k", "holdout_set", "report", "log", "data", "init_policy")
 #: ``retrain`` options (``trials.train_arch.train_architecture``'s protocol).
 RETRAIN_OPTIONS = ("epochs", "batch_size", "lr", "cutout", "drop_path", "auxiliary")
 #: ``space_args`` / ``retrain_space_args`` a study may set (the data set fixes the input shape and classes).
 SPACE_OPTIONS = {"cell": ("width", "num_cells", "num_nodes", "ops", "auxiliary"), "enas-macro": ("width", "num_layers", "ops")}
-DICT_ARGS = ("space_args", "retrain_space_args", "search", "retrain")
+DICT_ARGS = ("space_args", "retrain_space_args", "search", "retrain", "transfer_search")
 LIST_ARGS = ("policies", "seeds", "tricks")
 
 
@@ -79,6 +79,23 @@ def _check_space_args(name: str, space: str, value) -> None:
         _positive_int(f"{name}.num_cells", options["num_cells"], MIN_CELLS)
 
 
+def _check_search(name: str, value) -> None:
+    search = _options(name, value, SEARCH_OPTIONS)
+    for key in ("epochs", "batch_size", "final_samples", "val_batch_size", "policy_steps", "samples_per_update"):
+        if key in search:
+            _positive_int(f"{name}.{key}", search[key])
+    for key in ("figures_every", "null_twins"):
+        if key in search:
+            _positive_int(f"{name}.{key}", search[key], 0)
+    if "baseline" in search:
+        check_baseline(search["baseline"], f"classArgs: {name}.baseline")
+    if "shuffle_rewards" in search and not isinstance(search["shuffle_rewards"], bool):
+        raise ValueError(f"classArgs: {name}.shuffle_rewards must be true or false, got {search['shuffle_rewards']!r}")
+    for key in ("lr", "grad_clip"):
+        if key in search:
+            _positive_number(f"{name}.{key}", search[key])
+
+
 def check_study_args(args: dict, known_keys=None) -> None:
     """Raise ``ValueError`` (one line) on the first ``classArgs`` entry that cannot work; ``known_keys`` are the
     tuner's parameters (None: keys not checked). Relative ``data_dir`` values should be resolved first."""
@@ -95,20 +112,8 @@ def check_study_args(args: dict, known_keys=None) -> None:
         raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {args['seeds']!r}")
     _check_space_args("space_args", space, args.get("space_args"))
     _check_space_args("retrain_space_args", space, args.get("retrain_space_args"))
-    search = _options("search", args.get("search"), SEARCH_OPTIONS)
-    for key in ("epochs", "batch_size", "final_samples", "val_batch_size", "policy_steps", "samples_per_update"):
-        if key in search:
-            _positive_int(f"search.{key}", search[key])
-    for key in ("figures_every", "null_twins"):
-        if key in search:
-            _positive_int(f"search.{key}", search[key], 0)
-    if "baseline" in search:
-        check_baseline(search["baseline"], "classArgs: search.baseline")
-    if "shuffle_rewards" in search and not isinstance(search["shuffle_rewards"], bool):
-        raise ValueError(f"classArgs: search.shuffle_rewards must be true or false, got {search['shuffle_rewards']!r}")
-    for key in ("lr", "grad_clip"):
-        if key in search:
-            _positive_number(f"search.{key}", search[key])
+    for name in ("search", "transfer_search"):
+        _check_search(name, args.get(name))
     retrain = _options("retrain", args.get("retrain"), RETRAIN_OPTIONS)
     for key in ("epochs", "batch_size"):
         if key in retrain:
@@ -123,19 +128,24 @@ def check_study_args(args: dict, known_keys=None) -> None:
             _positive_int(key, args[key])
     if "retrain_seed" in args:
         _positive_int("retrain_seed", args["retrain_seed"], 0)
-    data, data_dir = args.get("data", "digits"), args.get("data_dir")
+    _check_data("data", args.get("data", "digits"), "data_dir", args.get("data_dir"))
+    if args.get("study") == "controller-transfer":
+        _check_data("transfer_data", args.get("transfer_data", "digits-hard"), "transfer_data_dir",
+                    args.get("transfer_data_dir"))
+
+
+def _check_data(name: str, data, dir_name: str, data_dir) -> None:
     if data_dir is not None and not isinstance(data_dir, str):
-        raise ValueError(f"classArgs: data_dir must be a folder path, got {data_dir!r}")
+        raise ValueError(f"classArgs: {dir_name} must be a folder path, got {data_dir!r}")
     try:
         check_image_source(data, data_dir)
     except DataError as exc:
-        message = str(exc).replace("(--data-dir)", "(data_dir)").replace("--data-dir", "data_dir")
-        raise ValueError(f"classArgs: {message}") from None
+        message = str(exc).replace("(--data-dir)", f"({dir_name})").replace("--data-dir", dir_name)
+        raise ValueError(f"classArgs: {'' if name == 'data' else name + ': '}{message}") from None
 
 
 def resolve_paths(args: dict) -> dict:
-    """``data_dir`` as an absolute path against the user's working directory (NNI runs tuner and trials
+    """``data_dir`` and ``transfer_data_dir`` as absolute paths against the user's working directory (NNI runs tuner and trials
     elsewhere, where a relative path means nothing)."""
-    if isinstance(args.get("data_dir"), str):
-        return {**args, "data_dir": os.path.abspath(os.path.expanduser(args["data_dir"]))}
-    return args
+    return {**args, **{key: os.path.abspath(os.path.expanduser(args[key])) for key in ("data_dir", "transfer_data_dir")
+                       if isinstance(args.get(key), str)}}

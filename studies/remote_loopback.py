@@ -86,9 +86,10 @@ def run_study(config_path, overrides, port, remote=None) -> tuple[str, list[dict
 
 def identity(result: dict) -> str:
     """What a job is, independent of its number (numbers follow the order in which searches finish)."""
-    if result.get("kind") == "search":
-        return json.dumps(["search", result.get("policy"), result.get("seed")])
-    return json.dumps(["retrain", result.get("tag")], sort_keys=True)
+    if result.get("kind") == "search":  # (a controller transfer's searches differ by role: source, scratch, transfer)
+        return json.dumps(["search", result.get("policy"), result.get("seed"), (result.get("tag") or {}).get("role")])
+    tag = {k: v for k, v in (result.get("tag") or {}).items() if k != "search_job"}
+    return json.dumps(["retrain", tag], sort_keys=True)
 
 
 def compare(local: list[dict], remote: list[dict]) -> list[str]:

@@ -177,22 +177,74 @@ def tricks_ablation(results: list[dict]) -> dict:
     return {"rows": rows, "summary": summary, "table": lines}
 
 
+def controller_transfer(results: list[dict]) -> dict:
+    """Singh's ENAS thesis (2019), section 5.1: on data set B, the pick of a search whose policy started from one
+    trained on A against the pick of a search from scratch with the same budget, both retrained on B; paired per
+    (policy, seed), in test-accuracy points with the paired t-test's 95 % interval and p. Beside it, the B searches'
+    mean shared-weight reward in their first and last epochs (does the transferred policy start ahead?)."""
+    picks = {}
+    for role in ("scratch", "transfer"):
+        for r in _retrained(results, role):
+            picks.setdefault((r["tag"]["policy"], r["tag"]["search_seed"]), {})[role] = r["test_acc"]
+    curves = {}
+    for r in results:
+        role = (r.get("tag") or {}).get("role")
+        if r.get("kind") == "search" and role in ("scratch", "transfer") and r.get("reward_curve"):
+            curves.setdefault((r["policy"], r["seed"]), {})[role] = r["reward_curve"]
+    rows = []
+    for (policy, seed), accs in sorted(picks.items()):
+        if len(accs) == 2:
+            curve = curves.get((policy, seed), {})
+            rows.append({"policy": policy, "seed": seed, "scratch_test_acc": accs["scratch"],
+                         "transfer_test_acc": accs["transfer"], "change": accs["transfer"] - accs["scratch"],
+                         **{f"{role}_first_reward": c[0] for role, c in curve.items()},
+                         **{f"{role}_last_reward": c[-1] for role, c in curve.items()},
+                         **{f"{role}_reward_curve": c for role, c in curve.items()}})
+    lines = ["| policy | seed | from scratch (test acc on B) | transferred (test acc on B) | change (points) | "
+             "first-epoch reward, scratch / transferred |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        first = (f"{r['scratch_first_reward']:.3f} / {r['transfer_first_reward']:.3f}"
+                 if "scratch_first_reward" in r and "transfer_first_reward" in r else "n/a")
+        lines.append(f"| {r['policy']} | {r['seed']} | {r['scratch_test_acc']:.4f} | {r['transfer_test_acc']:.4f} | "
+                     f"{100 * r['change']:+.2f} | {first} |")
+    summary = {}
+    lines += ["", "| policy | seeds | from scratch | transferred | gain (points) | 95 % interval | p |",
+              "|---|---|---|---|---|---|---|"]
+    for policy in sorted({r["policy"] for r in rows}):
+        mine = [r for r in rows if r["policy"] == policy]
+        a, b = [r["scratch_test_acc"] for r in mine], [r["transfer_test_acc"] for r in mine]
+        g = _paired_gain(b, a)
+        first = {role: [r[f"{role}_first_reward"] for r in mine if f"{role}_first_reward" in r]
+                 for role in ("scratch", "transfer")}
+        summary[policy] = {**g, "scratch": _mean_std(a), "transfer": _mean_std(b),
+                           "first_reward": {role: float(np.mean(v)) if v else None for role, v in first.items()}}
+        lines.append(f"| {policy} | {len(mine)} | {_mean_std(a)} | {_mean_std(b)} | {g['gain']:+.2f} | "
+                     f"[{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | {g['p']:.3g} |")
+    return {"rows": rows, "summary": summary, "table": lines}
+
+
 def searches(results: list[dict]) -> list[str]:
     """One line per search: its policy budget (reward evaluations, the same for every policy when the study is
     fair), selection score on the validation split, re-score on data it was not selected on, drift verdict."""
     rows = sorted((r for r in results if r.get("kind") == "search"), key=lambda r: (r.get("policy", ""), r["seed"]))
     if not rows:
         return []
-    lines = ["| policy | seed | reward evaluations | policy updates | selection score (val) | re-scored (held out) "
-             "| final KL from uniform | verdict |", "|---|---|---|---|---|---|---|---|"]
+    transfer = any((r.get("tag") or {}).get("role") for r in rows)
+    lines = ["| policy | seed | " + ("data | role | " if transfer else "") + "reward evaluations | policy updates | "
+             "selection score (val) | re-scored (held out) | final KL from uniform | verdict |",
+             "|---|---|---|---|---|---|---|---|" + ("---|---|" if transfer else "")]
     for r in rows:
         budget, held = r.get("budget") or {}, r.get("holdout_score")
-        lines.append(f"| {r.get('policy')} | {r['seed']} | {budget.get('reward_evaluations', '?')} | "
+        where = f"{r.get('data', '?')} | {r['tag']['role']} | " if transfer else ""
+        lines.append(f"| {r.get('policy')} | {r['seed']} | {where}{budget.get('reward_evaluations', '?')} | "
                      f"{budget.get('policy_updates', '?')} | {r['default']:.4f} | "
                      f"{'n/a' if held is None else f'{held:.4f}'} | {r.get('final_kl', float('nan')):.3g} | "
                      f"{'learned' if r.get('learned') else 'not learned'} |")
-    evaluations = {(r.get("budget") or {}).get("reward_evaluations") for r in rows}
-    lines += ["", "Every policy had the same budget: " + (f"{evaluations.pop()} reward evaluations per search."
+    # the budgets that must agree: every search's, or in the controller transfer those on B
+    same = [r for r in rows if (r.get("tag") or {}).get("role") in ("scratch", "transfer")] if transfer else rows
+    evaluations = {(r.get("budget") or {}).get("reward_evaluations") for r in same}
+    lines += ["", ("On B, scratch and transfer" if transfer else "Every policy") + " had the same budget: " +
+              (f"{evaluations.pop()} reward evaluations per search."
                                                           if len(evaluations) == 1 else
                                                           f"NO, the budgets differ ({sorted(map(str, evaluations))})."),
               ""]
@@ -200,7 +252,8 @@ def searches(results: list[dict]) -> list[str]:
 
 
 ANALYSES = {"learning-progress": learning_progress, "reward-vs-accuracy": reward_vs_accuracy,
-            "search-vs-random": search_vs_random, "tricks-ablation": tricks_ablation}
+            "search-vs-random": search_vs_random, "tricks-ablation": tricks_ablation,
+            "controller-transfer": controller_transfer}
 
 
 def plot(study: str, analysis: dict, path: Path) -> None:
@@ -225,6 +278,15 @@ def plot(study: str, analysis: dict, path: Path) -> None:
         ax.set_xlabel("shared-weight validation accuracy (mid-search)")
         ax.set_ylabel("test accuracy after retraining")
         ax.legend(fontsize=7)
+    elif study == "controller-transfer":
+        for i, r in enumerate(rows):
+            for role, style in (("scratch", "--"), ("transfer", "-")):
+                if f"{role}_reward_curve" in r:
+                    ax.plot(r[f"{role}_reward_curve"], style, color=f"C{i % 10}", alpha=0.8,
+                            label=f"{r['policy']} seed {r['seed']}, {'from scratch' if role == 'scratch' else 'transferred'}")
+        ax.set_xlabel("search epoch on B")
+        ax.set_ylabel("mean shared-weight reward")
+        ax.legend(fontsize=6)
     elif study == "tricks-ablation":
         names = list(analysis["summary"])
         gains = [analysis["summary"][n]["gain"] for n in names]
@@ -249,18 +311,22 @@ def plot(study: str, analysis: dict, path: Path) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=True)
 
 
-def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
-    """Write ``out/report.md``, ``out/results.csv``, ``out/summary.json`` and ``out/plot.png``."""
+def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike, run: dict | None = None) -> dict:
+    """Write ``out/report.md``, ``out/results.csv``, ``out/summary.json`` and ``out/plot.png``; ``run`` (the
+    command, date, wall time and trials of ``python -m studies run``) goes into the summary and the header."""
     study, jobs, results = load_study(exp_dir)
     analysis = ANALYSES[study](results)
     out = Path(out)
     retrains = [j for j in jobs if j["kind"] == "retrain"]
     protocol = next((r["protocol"] for r in results if r.get("kind") == "retrain"), None)
     missing = len([j for j in jobs if j["kind"] != "skip"]) - len({r["job"] for r in results})
+    data = " → ".join(dict.fromkeys(j["data"]["name"] for j in jobs)) or "?"
     header = [f"# {study}: experiment {Path(exp_dir).name}", "",
               f"Jobs: {len(jobs)} ({len(retrains)} retrainings); results: {len(results)}; without a result: "
               f"{missing}. Space: {jobs[0]['space']['name'] if jobs else '?'}; data: "
-              f"{jobs[0]['data']['name'] if jobs else '?'}. Retraining protocol: {json.dumps(protocol)}.", ""]
+              f"{data}. Retraining protocol: {json.dumps(protocol)}.", ""]
+    if run:
+        header[-1:] = [f"Command: `{run['command']}`, {run['date']}, {run['trials']} trials in {run['wall_s']:.0f} s.", ""]
     text = "\n".join(header + searches(results) + analysis["table"]) + "\n\n![plot](plot.png)\n"
     atomic_write(out / "report.md", lambda f: f.write(text))
     columns = sorted({k for r in analysis["rows"] for k in r})
@@ -269,8 +335,8 @@ def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
     writer.writeheader()
     writer.writerows(analysis["rows"])
     atomic_write(out / "results.csv", lambda f: f.write(buffer.getvalue()))
-    summary = {"study": study, "experiment": Path(exp_dir).name, "protocol": protocol, "searches": searches(results),
-               **analysis}
+    summary = {"study": study, "experiment": Path(exp_dir).name, "space": jobs[0]["space"]["name"] if jobs else None,
+               "data": data, "run": run, "protocol": protocol, "searches": searches(results), **analysis}
     atomic_write(out / "summary.json", lambda f: json.dump(summary, f, indent=1, default=float))
     plot(study, analysis, out / "plot.png")
     return summary

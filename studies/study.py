@@ -8,7 +8,10 @@ study's number of jobs. The report goes to ``results/study-<experiment id>/`` (`
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+import time
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -115,9 +118,13 @@ def main(argv=None) -> int:
         config = study_config(args.config, dict(args.set), args.concurrency)
         from .report import build_report
 
+        started = time.time()
         exp_id = run_experiment(config, args.port, label=config.experiment_name, finished=finished_for(config))
+        run_info = {"command": shlex.join(["python", "-m", "studies", *(sys.argv[1:] if argv is None else argv)]),
+                    "date": date.today().isoformat(), "wall_s": round(time.time() - started, 1),
+                    "trials": config.max_trial_number}
         out = Path(args.out or Path("results") / f"study-{exp_id}")
-        summary = build_report(experiment_dir(config, exp_id), out)
+        summary = build_report(experiment_dir(config, exp_id), out, run_info)
     except (ConfigError, RuntimeError, FileNotFoundError) as exc:
         print(f"study: {exc}", file=sys.stderr)
         return 2

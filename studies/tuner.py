@@ -16,6 +16,9 @@ Studies (``classArgs.study``):
 - ``tricks-ablation`` (Yang 2020, the training tricks): the same ``k`` uniform samples and each policy's final
   architecture per seed, each retrained without tricks, with each of ``tricks`` alone and with all of them, so
   each trick's gain is measured on the same architectures, beside the gain of search over random.
+- ``controller-transfer`` (Singh's ENAS thesis 2019, section 5.1): per policy and seed, a search on ``data`` (A),
+  then a search on ``transfer_data`` (B) whose policy starts from A's trained parameters, and a search on B
+  from scratch with the same budget (``transfer_search``); both B picks retrained on B.
 
 Every retraining uses the same protocol and retraining seed, so accuracies compare. The number of jobs is
 known from the start (:meth:`StudyTuner.total_jobs`; the config's ``maxTrialNumber`` must equal it): a
@@ -35,7 +38,7 @@ from nni_plumbing.tuner_base import TunerBase, is_finite_number, positive_int, r
 from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
 
 _logger = logging.getLogger(__name__)
-STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random", "tricks-ablation")
+STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random", "tricks-ablation", "controller-transfer")
 TRICKS = ("cutout", "drop_path", "auxiliary")
 """The training tricks the ablation switches (``trials/train_arch.py``); drop-path and the auxiliary head need cells."""
 POLICY_NAMES = tuple(POLICY_CLASSES)
@@ -57,8 +60,10 @@ class StudyTuner(TunerBase):
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
     (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
     ``probe_epoch`` (default: the middle epoch), ``tricks`` (the tricks-ablation's, default all of :data:`TRICKS`),
-    ``threads`` (torch threads per trial), ``warm_start`` (trials on
-    this machine fork from a server that has imported torch and Lightning already, ``nni_plumbing/warm_start.py``).
+    ``transfer_data`` / ``transfer_data_dir`` / ``transfer_search`` (the controller transfer's data set B and its
+    searches' options over ``search``; B's searches need the trials to share a file system with A's), ``threads``
+    (torch threads per trial), ``warm_start`` (trials on this machine fork from a server that has imported torch and
+    Lightning already, ``nni_plumbing/warm_start.py``).
     Sample ids are job numbers."""
 
     STATE_FILE = STATE_FILE
@@ -67,8 +72,9 @@ class StudyTuner(TunerBase):
     def __init__(self, study: str = "learning-progress", space: str = "darts", space_args: dict | None = None,
                  retrain_space_args: dict | None = None, policies=("ednas",), seeds=(0, 1, 2), data: str = "digits",
                  data_dir: str | None = None, search: dict | None = None, retrain: dict | None = None,
-                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, tricks=TRICKS, threads: int = 1,
-                 warm_start: bool = True):
+                 retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, tricks=TRICKS,
+                 transfer_data: str = "digits-hard", transfer_data_dir: str | None = None,
+                 transfer_search: dict | None = None, threads: int = 1, warm_start: bool = True):
         if study not in STUDIES:
             raise ValueError(f"classArgs: study must be one of {', '.join(STUDIES)}, got {study!r}")
         if space not in SPACE_NAMES:
@@ -82,6 +88,9 @@ class StudyTuner(TunerBase):
         if not tricks or any(t not in TRICKS for t in tricks) or len(set(tricks)) < len(tricks):
             raise ValueError(f"classArgs: tricks must be a list of distinct names from {', '.join(TRICKS)}, "
                              f"got {tricks!r}")
+        if study == "controller-transfer" and "uniform" in policies:
+            raise ValueError("classArgs: the uniform policy has no parameters to transfer; the controller-transfer "
+                             "study takes policies from " + ", ".join(p for p in POLICY_NAMES if p != "uniform"))
         if study == "tricks-ablation" and space == "enas-macro" and set(tricks) - {"cutout"}:
             raise ValueError("classArgs: enas-macro has no cells, so only the cutout trick applies; "
                              "set tricks: [cutout]")
@@ -92,11 +101,15 @@ class StudyTuner(TunerBase):
             raise ValueError(f"classArgs: probe_epoch must lie in 0..{epochs - 1}, got {probe_epoch!r}")
         self.study, self.k = study, _positive("k", k)
         self.data = {"name": data, "data_dir": data_dir, "threads": _positive("threads", threads)}
+        self.transfer_data = {"name": transfer_data, "data_dir": transfer_data_dir, "threads": threads}
         self.search_space = {"name": space, "args": dict(space_args or {})}
         self.retrain_space = {"name": space, "args": dict(space_args or {}, **(retrain_space_args or {}))}
         self.search_options = dict(search, **{"learning-progress": {"snapshot_epochs": [0]},
                                               "reward-vs-accuracy": {"probe_epoch": probe_epoch, "probe_k": k},
-                                              "search-vs-random": {}, "tricks-ablation": {}}[study])
+                                              "search-vs-random": {}, "tricks-ablation": {},
+                                              "controller-transfer": {}}[study])
+        self.transfer_search = {**self.search_options, **(transfer_search or {})}  # B's budget, scratch and transfer
+        _positive("transfer_search.epochs", self.transfer_search["epochs"])
         self.retrain = {"epochs": 10, "batch_size": 64, **(retrain or {})}
         # the tricks-ablation's retraining variants: none, each trick alone, all together (when more than one)
         self.variants = {"none": {t: False for t in tricks}, **{t: {**{u: False for u in tricks}, t: True}
@@ -117,8 +130,11 @@ class StudyTuner(TunerBase):
 
         return (warm_start.TORCH_TRIAL_PRELOAD, {}) if self.warm_start else None
 
-    def children(self) -> int:
-        """Retraining jobs each search asks for."""
+    def children(self, job: dict | None = None) -> int:
+        """Jobs a search asks for when it ends: retrainings, and in the controller transfer a source search's
+        transfer search and its retraining."""
+        if self.study == "controller-transfer":
+            return 2 if job is not None and job["tag"]["role"] == "source" else 1
         return {"learning-progress": 2, "reward-vs-accuracy": self.k, "search-vs-random": 1,
                 "tricks-ablation": len(self.variants)}[self.study]
 
@@ -129,11 +145,13 @@ class StudyTuner(TunerBase):
     def total_jobs(self) -> int:
         """Every trial the study runs: its ``maxTrialNumber``."""
         searches = len(self.policies) * len(self.seeds)
+        if self.study == "controller-transfer":  # searches on A and on B from scratch, the transfer, 2 retrainings
+            return searches * 5
         return searches * (1 + self.children()) + self.random_jobs()
 
     # ----- jobs -----
-    def _add(self, kind: str, **params) -> None:
-        job = {"job": len(self.jobs), "kind": kind, "data": self.data, **params}
+    def _add(self, kind: str, data: dict | None = None, **params) -> None:
+        job = {"job": len(self.jobs), "kind": kind, "data": data or self.data, **params}
         self.jobs.append(job)
         self.queue.append(job["job"])
         self._add_record(job, job["job"], kind=kind)
@@ -142,6 +160,14 @@ class StudyTuner(TunerBase):
         """The searches first (the long jobs, so that the short retrainings of random samples fill the other
         trial slots while they run), then those retrainings."""
         self._started = True
+        if self.study == "controller-transfer":  # on A first (the transfers wait on them), then on B from scratch
+            for role, data, options in (("source", self.data, self.search_options),
+                                        ("scratch", self.transfer_data, self.transfer_search)):
+                for policy in self.policies:
+                    for seed in self.seeds:
+                        self._add("search", data, space=self.search_space, policy=policy, seed=seed, search=options,
+                                  tag={"role": role})
+            return
         for policy in self.policies:
             for seed in self.seeds:
                 self._add("search", space=self.search_space, policy=policy, seed=seed, search=self.search_options)
@@ -156,10 +182,10 @@ class StudyTuner(TunerBase):
         """Space arguments without the data's shape: decisions do not depend on it."""
         return {k: v for k, v in args.items() if k not in ("in_channels", "num_classes", "image_size")}
 
-    def _retrain(self, arch: dict, tag: dict, train: dict | None = None) -> None:
+    def _retrain(self, arch: dict, tag: dict, train: dict | None = None, data: dict | None = None) -> None:
         # a short genotype string (and its node or layer count) for NNI's web UI; the trial reads only `arch`
         shown = labels.cell(self.genotype_space.genotype(arch))
-        self._add("retrain", space=self.retrain_space, arch=arch, seed=self.retrain_seed,
+        self._add("retrain", data, space=self.retrain_space, arch=arch, seed=self.retrain_seed,
                   train={**self.retrain, **(train or {})}, tag=tag, **shown)
 
     def _retrain_each(self, arch: dict, tag: dict) -> None:
@@ -181,7 +207,15 @@ class StudyTuner(TunerBase):
     def _after_search(self, job: dict, result: dict) -> None:
         """Queue the retraining jobs a finished search asks for."""
         tag = {"policy": job["policy"], "search_seed": job["seed"], "search_job": job["job"]}
-        if self.study == "learning-progress":
+        if self.study == "controller-transfer":
+            role = job["tag"]["role"]
+            if role == "source":  # B's search from A's trained policy, with B's budget
+                self._add("search", self.transfer_data, space=self.search_space, policy=job["policy"], seed=job["seed"],
+                          search={**self.transfer_search, "init_policy": result["checkpoint"]},
+                          tag={"role": "transfer", "source_job": job["job"]})
+            else:
+                self._retrain(result["arch"], {**tag, "source": role}, data=self.transfer_data)
+        elif self.study == "learning-progress":
             self._retrain(result["snapshots"]["0"]["arch"], {**tag, "source": "initial"})
             self._retrain(result["arch"], {**tag, "source": "final"})
         elif self.study == "reward-vs-accuracy":
@@ -237,8 +271,9 @@ class StudyTuner(TunerBase):
         kind = self.jobs[sid]["kind"]
         self.done[sid] = {"job": sid, "kind": kind, "failed": True}
         if kind == "search":
-            _logger.warning("search job %d failed; its %d retraining jobs are skipped", sid, self.children())
-            for _ in range(self.children()):
+            children = self.children(self.jobs[sid])
+            _logger.warning("search job %d failed; the %d jobs it would have asked for are skipped", sid, children)
+            for _ in range(children):
                 self._add("skip")
 
     def _state(self) -> dict:

@@ -10,6 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each (as the
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # trials), read by torch and NumPy when they load
+        os.environ.setdefault(name, "1")
 
 
 @pytest.fixture

@@ -167,8 +167,11 @@ CASES = [
     ("set-unknown-key", "studies", "main", lambda t: ["run", STUDY, "--set", "seed=[1]"], "unknown key 'seed'; did you mean"),
     ("set-bad-seed", "studies", "cli", lambda t: ["run", STUDY, "--set", "seeds=[-1]"],
      "seeds must be a list of non-negative integers"),
-    ("set-two-cells", "studies", "cli", lambda t: ["run", STUDY, "--set", "space_args={num_cells: 2}"],
+    ("set-two-cells", "studies", "cli", lambda t: ["run", STUDY, "--set", "space=darts",
+                                                   "space_args={num_layers: null, num_cells: 2}"],
      "space_args.num_cells must be an integer >= 3"),
+    ("set-cells-on-macro", "studies", "cli", lambda t: ["run", STUDY, "--set", "space_args={num_cells: 3}"],
+     "unknown space_args option 'num_cells'"),
     ("set-unknown-baseline", "studies", "cli", lambda t: ["run", STUDY, "--set", "search={baseline: mean}"],
      "search.baseline must be one of moving, leave-one-out, got 'mean'"),
     ("set-not-yaml", "studies", "cli", lambda t: ["run", STUDY, "--set", "search={epochs: 1"], "is not a YAML value"),
@@ -272,11 +275,11 @@ def test_set_merges_into_the_configs_dicts_and_takes_one_seed():
     in_file = yaml.safe_load(Path(STUDY).read_text())["tuner"]["classArgs"]["search"]
     assert in_file["batch_size"] == 32 and args["search"] == {**in_file, "epochs": 2}
     assert args["seeds"] == [0] and config.max_trial_number == 3
-    # null removes a key: a cell-space config moved to enas-macro, whose networks have layers, not cells
-    moved = study_config(STUDY, {"space": "enas-macro", "space_args": {"num_cells": None, "num_layers": 3},
-                                 "retrain_space_args": {"num_cells": None, "num_layers": 6}}, log=lambda line: None)
-    assert moved.tuner.class_args["space_args"] == {"width": 16, "num_layers": 3}
-    assert moved.tuner.class_args["retrain_space_args"] == {"width": 8, "num_layers": 6}
+    # null removes a key: the enas-macro config moved to a cell space, whose networks have cells, not layers
+    moved = study_config(STUDY, {"space": "ednas-cell", "space_args": {"num_layers": None, "num_cells": 3},
+                                 "retrain_space_args": {"num_layers": None, "num_cells": 5}}, log=lambda line: None)
+    assert moved.tuner.class_args["space_args"] == {"width": 16, "num_cells": 3}
+    assert moved.tuner.class_args["retrain_space_args"] == {"width": 8, "num_cells": 5}
 
 
 def test_the_study_option_lists_follow_the_search_and_the_retraining():

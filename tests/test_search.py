@@ -190,10 +190,12 @@ def test_tensorboard_folder_is_linked_where_the_nni_web_ui_looks(tmp_path, monke
     assert tensorboard_dir(out) == board  # a second call (a resumed search) keeps the link
 
 
-def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_path):
+def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_path, capsys):
     """result.json and TensorBoard hold the drift of every epoch; the shuffled-reward switch makes a null run
     that is never called learned; the derivation scores every candidate on the whole validation split and
-    re-scores the winner on held-out data."""
+    re-scores the winner on held-out data. ``--init-policy`` starts a search from the policy another ended with
+    (its parameters: the starting KL is the other's final one; another data set in the controller-transfer
+    study); another policy's checkpoint or a missing one is one line, exit 2, nothing written."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from strategies.search import main
@@ -222,6 +224,21 @@ def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_p
     assert [e.value for e in events.Scalars("drift/mean_kl")] == pytest.approx([e["drift"]["mean_kl"]
                                                                                for e in real["epochs"]])
     assert any(tag.startswith("drift_top/") for tag in events.Tags()["scalars"])
+
+    moved = [*args, "--epochs", "1", "--seed", "1", "--init-policy", str(tmp_path / "real")]
+    assert main([*moved, "--out", str(tmp_path / "moved")]) == 0
+    moved_result = json.loads((tmp_path / "moved" / "result.json").read_text())
+    assert moved_result["init_policy"] == str(tmp_path / "real")
+    assert moved_result["initial_kl"] == pytest.approx(real["epochs"][-1]["drift"]["mean_kl"], rel=1e-9)
+    assert real["initial_kl"] != pytest.approx(moved_result["initial_kl"], rel=1e-3)
+    capsys.readouterr()
+    for policy, init, message in (("lstm", "real", "this is a ednas policy's state; it cannot load into a lstm"),
+                                  ("ednas", "nowhere", "is neither a search checkpoint nor a folder")):
+        out = tmp_path / f"refused_{init}"
+        assert main([*args, "--policy", policy, "--init-policy", str(tmp_path / init), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+        assert not out.exists()
 
 
 def test_drift_and_verdict():

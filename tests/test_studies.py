@@ -4,6 +4,7 @@ import csv
 import json
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -11,6 +12,7 @@ TINY = {"data": "synthetic", "space_args": {"width": 4, "num_cells": 3},
         "retrain_space_args": {"width": 4, "num_cells": 3}, "threads": 1,
         "search": {"epochs": 2, "batch_size": 64, "final_samples": 5, "policy_steps": 8},
         "retrain": {"epochs": 1, "batch_size": 64}}
+MACRO_TINY = {"width": 4, "num_layers": 3, "num_cells": None}
 
 
 def run_study(name, tmp_path, free_port, **overrides):
@@ -18,7 +20,11 @@ def run_study(name, tmp_path, free_port, **overrides):
     from studies.report import build_report
     from studies.study import finished_for, study_config
 
-    config = study_config(ROOT / "configs" / "studies" / f"{name}.yml", {**TINY, **overrides}, concurrency=2)
+    path = ROOT / "configs" / "studies" / f"{name}.yml"
+    tiny = dict(TINY)
+    if overrides.get("space", yaml.safe_load(path.read_text())["tuner"]["classArgs"]["space"]) == "enas-macro":
+        tiny.update(space_args=MACRO_TINY, retrain_space_args=MACRO_TINY)  # layers, not cells
+    config = study_config(path, {**tiny, **overrides}, concurrency=2)
     config.trial_code_directory = str(ROOT)
     config.tuner.code_directory = str(ROOT)
     config.experiment_working_directory = str(tmp_path)
@@ -52,8 +58,8 @@ def test_learning_progress_study(tmp_path, free_port):
     exp_id, summary = run_study("learning_progress", tmp_path, free_port, seeds=[0, 1])
     state, results = check_trained_what_was_recorded(tmp_path, exp_id)
     assert len(state["jobs"]) == 6
-    assert [(r["policy"], r["seed"]) for r in summary["rows"]] == [("ednas", 0), ("ednas", 1)]
-    assert summary["summary"]["ednas"]["n"] == 2
+    assert [(r["policy"], r["seed"]) for r in summary["rows"]] == [("enas", 0), ("enas", 1)]
+    assert summary["summary"]["enas"]["n"] == 2
     rows = list(csv.DictReader((tmp_path / "report" / "results.csv").open()))
     assert {float(r["initial_test_acc"]) for r in rows} <= {r["test_acc"] for r in results if r["kind"] == "retrain"}
 
@@ -66,7 +72,7 @@ def test_reward_vs_accuracy_study(tmp_path, free_port):
     (search,) = [r for r in results if r["kind"] == "search"]
     rewards = sorted(p["reward"] for p in search["probe"])
     assert sorted(r["reward"] for r in summary["rows"]) == rewards  # the probe's own rewards, retrained
-    assert {"ednas/0", "ednas/all"} <= set(summary["summary"])
+    assert {"enas/0", "enas/all"} <= set(summary["summary"])
     assert "Kendall" in "\n".join(summary["table"])
 
 
@@ -136,6 +142,84 @@ def test_tricks_ablation_jobs_and_report_arithmetic():
     assert search["gain"] == pytest.approx(100 * (0.655 - 0.60)) and search["ci95"][0] < search["gain"] < search["ci95"][1]
 
 
+@pytest.mark.slow
+def test_controller_transfer_study(tmp_path, free_port):
+    """Per seed a search on A (synthetic), the transfer search on B (digits) from A's checkpoint, the search on B
+    from scratch, both B picks retrained on B: every result is its job's, the transfer started exactly where A's
+    policy ended, and the report pairs the two picks."""
+    exp_id, summary = run_study("controller_transfer", tmp_path, free_port, space="darts", policies=["ednas"],
+                                seeds=[0, 1], transfer_data="digits",
+                                space_args={"width": 4, "num_cells": 3, "num_layers": None},
+                                retrain_space_args={"width": 4, "num_cells": 3, "num_layers": None})
+    state, results = check_trained_what_was_recorded(tmp_path, exp_id)
+    assert len(state["jobs"]) == 10
+    searches = {(r["tag"]["role"], r["seed"]): r for r in results if r["kind"] == "search"}
+    assert sorted(searches) == [(role, s) for role in ("scratch", "source", "transfer") for s in (0, 1)]
+    for seed in (0, 1):
+        source, transfer, scratch = (searches[role, seed] for role in ("source", "transfer", "scratch"))
+        assert source["data"] == "synthetic" and transfer["data"] == scratch["data"] == "digits"
+        job = state["jobs"][transfer["job"]]
+        assert job["search"]["init_policy"] == source["checkpoint"] and job["tag"]["source_job"] == source["job"]
+        assert transfer["initial_kl"] == pytest.approx(source["final_kl"], rel=1e-9)  # A's trained policy, loaded
+        assert scratch["initial_kl"] != pytest.approx(source["final_kl"], rel=1e-3)
+        assert transfer["budget"] == scratch["budget"]
+    retrained = {(r["tag"]["source"], r["tag"]["search_seed"]): r for r in results if r["kind"] == "retrain"}
+    assert all(state["jobs"][r["job"]]["data"]["name"] == "digits" for r in retrained.values())
+    rows = {r["seed"]: r for r in summary["rows"]}
+    for seed in (0, 1):
+        assert rows[seed]["transfer_test_acc"] == retrained["transfer", seed]["test_acc"]
+        assert rows[seed]["scratch_test_acc"] == retrained["scratch", seed]["test_acc"]
+        assert rows[seed]["transfer_reward_curve"] == searches["transfer", seed]["reward_curve"]
+    change = [rows[s]["transfer_test_acc"] - rows[s]["scratch_test_acc"] for s in (0, 1)]
+    assert summary["summary"]["ednas"]["gain"] == pytest.approx(100 * sum(change) / 2)
+
+
+def test_controller_transfer_jobs_and_report_arithmetic(tmp_path, monkeypatch):
+    """The tuner's jobs (no NNI): searches on A and on B from scratch first; A's result asks for the transfer search
+    on B from its checkpoint with B's budget, a B search's result for its retraining on B; a failed A search
+    is replaced by skips for both. The report's paired gain on made-up results."""
+    from nni_spaces import make_space
+    from studies.report import controller_transfer
+    from studies.tuner import StudyTuner
+
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    with pytest.raises(ValueError, match="uniform policy has no parameters"):
+        StudyTuner(study="controller-transfer", policies=["uniform", "enas"])
+    tuner = StudyTuner(study="controller-transfer", seeds=[0, 1], warm_start=False, transfer_search={"epochs": 1},
+                       **TINY)
+    assert tuner.total_jobs() == 10
+    tuner._setup()
+    jobs = tuner.jobs
+    assert [(j["tag"]["role"], j["data"]["name"], j["seed"]) for j in jobs] == [
+        ("source", "synthetic", 0), ("source", "synthetic", 1), ("scratch", "digits-hard", 0),
+        ("scratch", "digits-hard", 1)]
+    assert jobs[0]["search"]["epochs"] == 2 and jobs[2]["search"]["epochs"] == 1
+    arch = make_space("darts", width=4, num_cells=3).sample(seed=0)
+    tuner._on_result(0, {}, {"job": 0, "kind": "search", "arch": arch, "checkpoint": "/runs/a/search_checkpoint.pt"},
+                     True)
+    transfer = tuner.jobs[4]
+    assert transfer["kind"] == "search" and transfer["tag"] == {"role": "transfer", "source_job": 0}
+    assert transfer["search"] == {**jobs[2]["search"], "init_policy": "/runs/a/search_checkpoint.pt"}
+    assert transfer["data"]["name"] == "digits-hard"
+    tuner._on_result(4, {}, {"job": 4, "kind": "search", "arch": arch}, True)
+    assert tuner.jobs[5]["kind"] == "retrain" and tuner.jobs[5]["data"]["name"] == "digits-hard"
+    assert tuner.jobs[5]["tag"]["source"] == "transfer"
+    tuner._on_failure(1, {})  # seed 1's search on A failed: no transfer search, no retraining of it
+    assert [j["kind"] for j in tuner.jobs[6:]] == ["skip", "skip"]
+
+    def result(role, seed, acc, curve):
+        return [{"kind": "retrain", "job": 0, "test_acc": acc, "tag": {"source": role, "policy": "enas",
+                                                                      "search_seed": seed}},
+                {"kind": "search", "job": 1, "policy": "enas", "seed": seed, "tag": {"role": role},
+                 "reward_curve": curve}]
+    made_up = [*result("scratch", 0, 0.50, [0.1, 0.3]), *result("transfer", 0, 0.53, [0.2, 0.3]),
+               *result("scratch", 1, 0.60, [0.1, 0.4]), *result("transfer", 1, 0.61, [0.3, 0.4])]
+    analysis = controller_transfer(made_up)
+    gain = analysis["summary"]["enas"]
+    assert gain["n"] == 2 and gain["gain"] == pytest.approx(2.0) and gain["ci95"][0] < 2.0 < gain["ci95"][1]
+    assert gain["first_reward"] == {"scratch": pytest.approx(0.1), "transfer": pytest.approx(0.25)}
+
+
 def test_bad_study_config_is_one_line(tmp_path, capsys):
     from studies.study import main
 
@@ -192,6 +276,12 @@ def test_compare_runs_job_by_job():
     problems = compare(a, [{**a[0], "test_acc": 0.41}, a[1]])
     assert len(problems) == 1 and "test_acc differs" in problems[0]
     assert compare(a, []) == ["2 local results, 0 remote"]
+    # a controller transfer: searches told apart by role, retrainings not by the (finish-order) search job number
+    b = [{"job": 2, "kind": "search", "policy": "enas", "seed": 0, "tag": {"role": role}, "default": d}
+         for role, d in (("source", 0.2), ("transfer", 0.3))]
+    b.append({"job": 4, "kind": "retrain", "tag": {"source": "transfer", "search_job": 3}, "test_acc": 0.5})
+    swapped = [{**b[1], "job": 2}, {**b[0], "job": 3}, {**b[2], "tag": {"source": "transfer", "search_job": 2}}]
+    assert compare(b, swapped) == []
 
 
 @pytest.mark.slow
@@ -242,3 +332,26 @@ def test_remote_loopback_refuses_a_bad_config_before_starting_sshd(capsys):
     assert main(["--set", "seeds=[-1]"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "seeds must be a list of non-negative integers" in err[0]
+
+
+def test_readme_study_tables_are_the_reports(tmp_path, capsys):
+    """Every study table in the README is generated from a committed report (``python -m studies.readme``); an
+    out-of-date table fails ``--check`` with one line and is rewritten in place, the text around it kept."""
+    from studies.readme import main
+
+    assert main(["--check", "--readme", str(ROOT / "README.md")]) == 0
+    readme = tmp_path / "README.md"
+    folder = ROOT / "benchmarks" / "results" / "studies" / "tricks_ablation"
+    readme.write_text(f"before\n<!-- report-table: {folder} -->\n| stale |\n<!-- /report-table -->\nafter\n")
+    assert main(["--check", "--readme", str(readme)]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert main(["--readme", str(readme)]) == 0
+    summary = json.loads((folder / "summary.json").read_text())
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("<!-- /report-table -->\nafter\n") and "stale" not in text
+    assert "\n".join(summary["table"]) in text and summary["experiment"] in text
+    assert main(["--check", "--readme", str(readme)]) == 0
+    readme.write_text(f"<!-- report-table: {tmp_path / 'nowhere'} -->\n<!-- /report-table -->\n")
+    assert main(["--readme", str(readme)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "summary.json is missing" in err[0]

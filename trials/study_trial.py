@@ -5,8 +5,10 @@ Parameters (JSON from the tuner; ``job`` and ``kind`` pick the work):
 
 - ``{"job": 3, "kind": "search", "space": {"name", "args"}, "policy": "ednas", "seed": 0, "data": {...},
   "search": {"epochs", "batch_size", "final_samples", "val_batch_size", "policy_steps", "samples_per_update",
-  "snapshot_epochs", "probe_epoch", "probe_k"}}`` reports ``{"default": final score, "job", "kind", "arch",
-  "snapshots", "probe", "budget", "holdout_score", "tied_at_top", "learned", "verdict", "final_kl"}``;
+  "snapshot_epochs", "probe_epoch", "probe_k", "init_policy"}, "tag": {...}}`` reports ``{"default": final score,
+  "job", "kind", "arch", "snapshots", "probe", "budget", "holdout_score", "tied_at_top", "learned", "verdict",
+  "final_kl", "initial_kl", "reward_curve", "checkpoint", "tag"}`` (``checkpoint``: the search's own, whose policy
+  a controller transfer starts from);
 - ``{"job": 7, "kind": "retrain", "space": {...}, "arch": {...}, "seed": 0, "data": {...},
   "train": {"epochs", "batch_size", "lr", "cutout", "drop_path", "auxiliary"}}`` reports each epoch's
   validation accuracy and ``{"default": val_acc, "job", "kind", "arch", "test_acc", "protocol", ...}``.
@@ -39,14 +41,15 @@ def run_job(params: dict, report_epoch=None, out: str | None = None) -> dict:
     base = {"job": params["job"], "kind": params["kind"], "seed": seed, "space": params["space"]["name"]}
     if params["kind"] == "search":
         from strategies import make_policy
-        from strategies.search import WeightSharingSearch
+        from strategies.search import CHECKPOINT, WeightSharingSearch
 
         space = make_space(params["space"]["name"], **space_args)
         policy = make_policy(params["policy"], space, seed=seed)
         train, val, test = data.datasets()
         options = dict(params["search"])
+        out = out or tempfile.mkdtemp()
         # the winner is re-scored with the shared weights on the test split, data it was not selected on
-        search = WeightSharingSearch(space, policy, train, val, out=out or tempfile.mkdtemp(), seed=seed,
+        search = WeightSharingSearch(space, policy, train, val, out=out, seed=seed,
                                      holdout_set=test,
                                      report=(lambda values, final: final or report_epoch(values["default"]))
                                      if report_epoch else None, **options)
@@ -55,7 +58,10 @@ def run_job(params: dict, report_epoch=None, out: str | None = None) -> dict:
                 "snapshots": result["snapshots"], "probe": result["probe"], "budget": result["budget"],
                 "holdout_score": result.get("holdout_score"), "tied_at_top": result["tied_at_top"],
                 "learned": result["verdict"]["learned"], "verdict": result["verdict"]["text"],
-                "final_kl": result["verdict"]["mean_kl"]}
+                "final_kl": result["verdict"]["mean_kl"], "initial_kl": result["initial_kl"],
+                "reward_curve": [e["mean_reward"] for e in result["epochs"]],
+                "checkpoint": os.path.abspath(os.path.join(out, CHECKPOINT)), "data": data_spec["name"],
+                "tag": params.get("tag", {})}
     if params["kind"] == "retrain":
         from .train_arch import train_architecture
 
