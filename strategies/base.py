@@ -366,7 +366,7 @@ class Policy(nn.Module):
         parameters only: no optimizer moments, baseline, update count or generator state)."""
         labels = [d.label for d in self.decisions]
         if state.get("name") != self.name:
-            raise ValueError(f"this is a {state.get('name')} policy's state; it cannot load into a {self.name} policy "
+            raise ValueError(f"this state is the {state.get('name')} policy's; the {self.name} policy cannot load it "
                              f"(use the policy it was trained with)")
         if state.get("labels") != labels:
             raise ValueError(f"this {state.get('name')} state belongs to a space with other decisions; it cannot "

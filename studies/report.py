@@ -243,11 +243,9 @@ def searches(results: list[dict]) -> list[str]:
     # the budgets that must agree: every search's, or in the controller transfer those on B
     same = [r for r in rows if (r.get("tag") or {}).get("role") in ("scratch", "transfer")] if transfer else rows
     evaluations = {(r.get("budget") or {}).get("reward_evaluations") for r in same}
-    lines += ["", ("On B, scratch and transfer" if transfer else "Every policy") + " had the same budget: " +
-              (f"{evaluations.pop()} reward evaluations per search."
-                                                          if len(evaluations) == 1 else
-                                                          f"NO, the budgets differ ({sorted(map(str, evaluations))})."),
-              ""]
+    agreed = (f"{evaluations.pop()} reward evaluations per search." if len(evaluations) == 1 else
+              f"NO, the budgets differ ({sorted(map(str, evaluations))}).")
+    lines += ["", ("On B, scratch and transfer" if transfer else "Every policy") + " had the same budget: " + agreed, ""]
     return lines
 
 

@@ -232,7 +232,7 @@ def test_drift_is_recorded_every_epoch_and_judged_against_shuffled_rewards(tmp_p
     assert moved_result["initial_kl"] == pytest.approx(real["epochs"][-1]["drift"]["mean_kl"], rel=1e-9)
     assert real["initial_kl"] != pytest.approx(moved_result["initial_kl"], rel=1e-3)
     capsys.readouterr()
-    for policy, init, message in (("lstm", "real", "this is a ednas policy's state; it cannot load into a lstm"),
+    for policy, init, message in (("lstm", "real", "this state is the ednas policy's; the lstm policy cannot load it"),
                                   ("ednas", "nowhere", "is neither a search checkpoint nor a folder")):
         out = tmp_path / f"refused_{init}"
         assert main([*args, "--policy", policy, "--init-policy", str(tmp_path / init), "--out", str(out)]) == 2
