@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from nas_data.files import atomic_write  # noqa: E402
 
-from .search_cli import CHECKPOINT  # noqa: E402  (one name for the resume check and the search)
+from .search_cli import CHECKPOINT, policy_checkpoint  # noqa: E402  (one name for the checks and the search)
 from .sgd import sgd_cosine  # noqa: E402
 
 # the policy budget's defaults, the same for every policy (measured in docs/search.md)
@@ -384,12 +384,7 @@ class WeightSharingSearch:
 def load_policy_parameters(policy, path: str | os.PathLike) -> None:
     """Start ``policy`` from the parameters of the policy in the search checkpoint ``path`` (or a folder holding
     one); ``ValueError`` (one line) when there is none or it belongs to another policy or space."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise ValueError(f"init_policy: {path} is not a search checkpoint; give the {CHECKPOINT} (or the --out "
-                         "folder) of a finished search")
+    path = policy_checkpoint(path)
     state = torch.load(path, weights_only=False, map_location="cpu")
     if not isinstance(state, dict) or "policy" not in state:
         raise ValueError(f"init_policy: {path} holds no policy state; give the {CHECKPOINT} of a search")

@@ -98,15 +98,24 @@ def check_args(args) -> None:
         check_image_source(args.data, args.data_dir)
     except DataError as exc:
         raise ValueError(str(exc)) from None
-    init = getattr(args, "init_policy", None)
-    if init is not None and not (Path(init).is_file() or (Path(init) / CHECKPOINT).is_file()):
-        raise ValueError(f"--init-policy {init} is neither a search checkpoint nor a folder holding {CHECKPOINT}; "
-                         "give the --out folder of a finished search")
+    if getattr(args, "init_policy", None) is not None:
+        policy_checkpoint(args.init_policy, "--init-policy")
     if args.out is not None:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; give a folder (new, or the one of the search to resume)")
         check_resume(out, settings(args))
+
+
+def policy_checkpoint(path, name: str = "init_policy") -> Path:
+    """The search checkpoint a policy transfer reads: ``path`` itself, or the one in the folder ``path``;
+    ``ValueError`` (one line that names ``name``) when there is none."""
+    path = Path(path)
+    found = path / CHECKPOINT if path.is_dir() else path
+    if not found.is_file():
+        raise ValueError(f"{name} {path} is neither a search checkpoint nor a folder holding {CHECKPOINT}; "
+                         "give the --out folder of a finished search")
+    return found
 
 
 def check_resume(out: Path, wanted: dict) -> None:

@@ -20,6 +20,7 @@ import yaml
 from tests.conftest import ROOT
 
 STUDY = str(ROOT / "configs" / "studies" / "learning_progress.yml")
+TRANSFER = str(ROOT / "configs" / "studies" / "controller_transfer.yml")
 LAYOUT_HINT = "torchvision's layout"
 
 
@@ -174,6 +175,12 @@ CASES = [
      "unknown space_args option 'num_cells'"),
     ("set-unknown-baseline", "studies", "cli", lambda t: ["run", STUDY, "--set", "search={baseline: mean}"],
      "search.baseline must be one of moving, leave-one-out, got 'mean'"),
+    ("set-unknown-transfer-data", "studies", "cli", lambda t: ["run", TRANSFER, "--set", "transfer_data=foo"],
+     "transfer_data: unknown image data set 'foo'"),
+    ("set-typo-in-transfer-search", "studies", "cli", lambda t: ["run", TRANSFER, "--set", "transfer_search={epoch: 1}"],
+     "unknown transfer_search option 'epoch'; did you mean 'epochs'?"),
+    ("set-uniform-transfer", "studies", "main", lambda t: ["run", TRANSFER, "--set", "policies=[uniform]"],
+     "the uniform policy has no parameters to transfer"),
     ("set-not-yaml", "studies", "cli", lambda t: ["run", STUDY, "--set", "search={epochs: 1"], "is not a YAML value"),
     ("set-no-equals", "studies", "cli", lambda t: ["run", STUDY, "--set", "seeds"], "--set takes key=value"),
     # ---- command-line flags
