@@ -117,7 +117,35 @@ def search_vs_random(results: list[dict]) -> dict:
         ri = [100 * (a - mean) / mean for a in accs]
         summary[policy] = {"n": len(accs), "test_acc": _mean_std(accs), "mean_ri": float(np.mean(ri))}
         lines.append(f"| {policy} | mean of {len(accs)} | {_mean_std(accs)} | | {np.mean(ri):+.2f} |")
+    gains = _search_gains(finals, random)
+    if gains:
+        lines += ["", "| comparison | n | gain (test-accuracy points) | 95 % interval | p |", "|---|---|---|---|---|"]
+        lines += [_gain_row(name, g) for name, g in gains.items()]
+    summary["gains"] = gains
     return {"rows": rows, "summary": summary, "table": lines}
+
+
+def _gain_row(name: str, g: dict) -> str:
+    """A gains-table row; '-' where one value per side leaves no interval."""
+    if np.isnan(g["p"]):
+        return f"| {name} | {g['n']} | {g['gain']:+.2f} | - | - |"
+    return f"| {name} | {g['n']} | {g['gain']:+.2f} | [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | {g['p']:.3g} |"
+
+
+def _search_gains(finals: list[dict], random: list[float]) -> dict:
+    """Each policy's picks against the random samples (Welch), and each learning policy's picks against the
+    uniform policy's (the same weight-sharing search that learns nothing), paired by search seed."""
+    by_policy: dict = {}
+    for r in finals:
+        by_policy.setdefault(r["tag"]["policy"], {})[r["tag"]["search_seed"]] = r["test_acc"]
+    gains = {f"search ({p}) vs random": _welch_gain(list(accs.values()), random) for p, accs in sorted(by_policy.items())}
+    uniform = by_policy.get("uniform", {})
+    for policy, accs in sorted(by_policy.items()):
+        seeds = sorted(set(accs) & set(uniform)) if policy != "uniform" else []
+        if seeds:
+            gains[f"{policy} vs uniform (paired by seed)"] = _paired_gain([accs[s] for s in seeds],
+                                                                         [uniform[s] for s in seeds])
+    return gains
 
 
 def _gain(gain: float, test, n: int) -> dict:
@@ -164,8 +192,7 @@ def tricks_ablation(results: list[dict]) -> dict:
 
     def line(name, g):
         summary[name] = g
-        lines.append(f"| {name} | {g['n']} | {g['gain']:+.2f} | [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | "
-                     f"{g['p']:.3g} |")
+        lines.append(_gain_row(name, g))
     for v in variants:
         pairs = [(accs[v], accs["none"]) for accs in table.values() if v in accs and "none" in accs]
         line(f"trick {v} vs none (paired, all architectures)", _paired_gain([a for a, _ in pairs], [b for _, b in pairs]))
@@ -334,7 +361,9 @@ def build_report(exp_dir: str | os.PathLike, out: str | os.PathLike, run: dict |
     writer.writerows(analysis["rows"])
     atomic_write(out / "results.csv", lambda f: f.write(buffer.getvalue()))
     summary = {"study": study, "experiment": Path(exp_dir).name, "space": jobs[0]["space"]["name"] if jobs else None,
-               "data": data, "run": run, "protocol": protocol, "searches": searches(results), **analysis}
+               "data": data, "run": run, "protocol": protocol,
+               "retrain_space": retrains[0]["space"] if retrains else None,
+               "retrain_seeds": sorted({j["seed"] for j in retrains}), "searches": searches(results), **analysis}
     atomic_write(out / "summary.json", lambda f: json.dump(summary, f, indent=1, default=float))
     plot(study, analysis, out / "plot.png")
     return summary

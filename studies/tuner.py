@@ -160,6 +160,7 @@ class StudyTuner(TunerBase):
         """The searches first (the long jobs, so that the short retrainings of random samples fill the other
         trial slots while they run), then those retrainings."""
         self._started = True
+        self._check_search_space()
         if self.study == "controller-transfer":  # on A first (the transfers wait on them), then on B from scratch
             for role, data, options in (("source", self.data, self.search_options),
                                         ("scratch", self.transfer_data, self.transfer_search)):
@@ -195,6 +196,14 @@ class StudyTuner(TunerBase):
             return
         for name, switches in self.variants.items():
             self._retrain(arch, {**tag, "tricks": name}, switches)
+
+    def _check_search_space(self) -> None:
+        """Build the search network's space once here, so that bad ``space_args`` stop the study with their own
+        message before any trial starts (the retraining space is built by :attr:`genotype_space`)."""
+        from nni_spaces import make_space
+
+        make_space(self.search_space["name"], **self._shape_free(self.search_space["args"]))
+        self.genotype_space  # noqa: B018
 
     @cached_property
     def genotype_space(self):

@@ -50,8 +50,8 @@ def policy_config(tmp_path, **class_args):
 def study_config_(tmp_path, **class_args):
     from studies.study import study_config
 
-    tiny = {"data": "synthetic", "space_args": {"width": 4, "num_cells": 3},
-            "retrain_space_args": {"width": 4, "num_cells": 3}, "threads": 1, "seeds": [0], "k": 6, "policies": ["ednas"],
+    tiny = {"data": "synthetic", "space_args": {"width": 4, "num_layers": 3},  # the config's space: enas-macro
+            "retrain_space_args": {"width": 4, "num_layers": 3}, "threads": 1, "seeds": [0], "k": 6, "policies": ["ednas"],
             "search": {"epochs": 1, "batch_size": 64, "final_samples": 2, "policy_steps": 8},
             "retrain": {"epochs": 1, "batch_size": 64}}
     config = study_config(ROOT / "configs" / "studies" / "search_vs_random.yml", tiny, concurrency=2)

@@ -142,6 +142,28 @@ def test_tricks_ablation_jobs_and_report_arithmetic():
     assert search["gain"] == pytest.approx(100 * (0.655 - 0.60)) and search["ci95"][0] < search["gain"] < search["ci95"][1]
 
 
+def test_search_vs_random_gains_arithmetic():
+    """Each policy's picks against the random samples (Welch, in points) and a learning policy against the uniform
+    one paired by seed, on made-up results; a seed the uniform policy lacks is left out of the pairs."""
+    from studies.report import search_vs_random
+
+    def result(source, index, acc, policy=None):
+        tag = {"source": source, **({"index": index} if source == "random" else {"policy": policy, "search_seed": index})}
+        return {"kind": "retrain", "job": index, "tag": tag, "test_acc": acc}
+    made_up = [result("random", i, a) for i, a in enumerate([0.30, 0.34, 0.38])]
+    made_up += [result("final", s, a, "uniform") for s, a in ((0, 0.33), (1, 0.35))]
+    made_up += [result("final", s, a, "enas") for s, a in ((0, 0.36), (1, 0.40), (2, 0.50))]
+    analysis = search_vs_random(made_up)
+    gains = analysis["summary"]["gains"]
+    enas = gains["search (enas) vs random"]
+    assert enas["n"] == 3 and enas["gain"] == pytest.approx(100 * (0.42 - 0.34))
+    assert enas["ci95"][0] < enas["gain"] < enas["ci95"][1] and 0 < enas["p"] < 1
+    paired = gains["enas vs uniform (paired by seed)"]
+    assert paired["n"] == 2 and paired["gain"] == pytest.approx(100 * ((0.36 - 0.33) + (0.40 - 0.35)) / 2)
+    assert "uniform vs uniform (paired by seed)" not in gains
+    assert any(line.startswith("| enas vs uniform (paired by seed) | 2 | +4.00 |") for line in analysis["table"])
+
+
 @pytest.mark.slow
 def test_controller_transfer_study(tmp_path, free_port):
     """Per seed a search on A (synthetic), the transfer search on B (digits) from A's checkpoint, the search on B
@@ -355,3 +377,28 @@ def test_readme_study_tables_are_the_reports(tmp_path, capsys):
     assert main(["--readme", str(readme)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "summary.json is missing" in err[0]
+
+
+def test_noise_table_splits_the_spread_into_architecture_and_retraining():
+    """Two made-up search-vs-random reports of the same random architectures with different retraining seeds: the
+    table's noise is the paired differences' sd / sqrt(2); reports that differ in more than the seed are refused."""
+    import numpy as np
+
+    from studies.readme import noise_table
+
+    def report(experiment, seed, accs, **extra):
+        return {"study": "search-vs-random", "experiment": experiment, "space": "enas-macro", "data": "digits-hard",
+                "protocol": {"epochs": 10}, "retrain_space": {"name": "enas-macro", "args": {"width": 8}},
+                "retrain_seeds": [seed], "rows": [{"policy": "random", "seed": i, "test_acc": a}
+                                                  for i, a in enumerate(accs)], **extra}
+    a = [0.20, 0.25, 0.30, 0.35]
+    b = [0.22, 0.24, 0.33, 0.34]
+    row = noise_table(report("aaaa", 0, a), report("bbbb", 1, b))[2].split(" | ")
+    noise = np.std(np.subtract(a, b), ddof=1) / np.sqrt(2)
+    assert row[4] == "0, 1" and row[5].startswith("0.9") and row[7] == f"{100 * noise:.1f}"
+    share = 1 - noise ** 2 / np.var(a + b, ddof=1)
+    assert row[9] == f"{share:.0%} |"
+    with pytest.raises(ValueError, match="differ in the retraining seed only"):
+        noise_table(report("aaaa", 0, a), report("bbbb", 0, b))
+    with pytest.raises(ValueError, match="differ in the retraining seed only"):
+        noise_table(report("aaaa", 0, a), report("bbbb", 1, b, data="digits"))
