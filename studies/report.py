@@ -125,11 +125,15 @@ def search_vs_random(results: list[dict]) -> dict:
     return {"rows": rows, "summary": summary, "table": lines}
 
 
-def _gain_row(name: str, g: dict) -> str:
-    """A gains-table row; '-' where one value per side leaves no interval."""
+def _interval_and_p(g: dict) -> str:
+    """The '95 % interval | p' cells of a gain; '- | -' where one value per side leaves no interval."""
     if np.isnan(g["p"]):
-        return f"| {name} | {g['n']} | {g['gain']:+.2f} | - | - |"
-    return f"| {name} | {g['n']} | {g['gain']:+.2f} | [{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | {g['p']:.3g} |"
+        return "- | -"
+    return f"[{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | {g['p']:.3g}"
+
+
+def _gain_row(name: str, g: dict) -> str:
+    return f"| {name} | {g['n']} | {g['gain']:+.2f} | {_interval_and_p(g)} |"
 
 
 def _search_gains(finals: list[dict], random: list[float]) -> dict:
@@ -246,7 +250,7 @@ def controller_transfer(results: list[dict]) -> dict:
         summary[policy] = {**g, "scratch": _mean_std(a), "transfer": _mean_std(b),
                            "first_reward": {role: float(np.mean(v)) if v else None for role, v in first.items()}}
         lines.append(f"| {policy} | {len(mine)} | {_mean_std(a)} | {_mean_std(b)} | {g['gain']:+.2f} | "
-                     f"[{g['ci95'][0]:+.2f}, {g['ci95'][1]:+.2f}] | {g['p']:.3g} |")
+                     f"{_interval_and_p(g)} |")
     return {"rows": rows, "summary": summary, "table": lines}
 
 
