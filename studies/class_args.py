@@ -10,7 +10,14 @@ from nas_data.images import check_image_source
 from nas_data.tabular import DataError
 from nni_plumbing.checks import positive_int
 from nni_spaces import MIN_CELLS, SPACE_NAMES
-from strategies import check_baseline
+from strategies import POLICY_CLASSES, check_baseline
+
+STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random", "tricks-ablation", "controller-transfer")
+TRICKS = ("cutout", "drop_path", "auxiliary")
+"""The training tricks the ablation switches (``trials/train_arch.py``); drop-path and the auxiliary head need cells."""
+POLICY_NAMES = tuple(POLICY_CLASSES)
+#: ``search`` values a study uses where its config names none.
+SEARCH_DEFAULTS = {"epochs": 10, "batch_size": 64, "final_samples": 100, "figures_every": 0}
 
 #: ``search`` options a study may set (``WeightSharingSearch``'s; the study sets snapshots and probes itself).
 SEARCH_OPTIONS = ("epochs", "batch_size", "final_samples", "figures_every", "lr", "momentum", "weight_decay",
@@ -98,22 +105,29 @@ def _check_search(name: str, value) -> None:
 
 def check_study_args(args: dict, known_keys=None) -> None:
     """Raise ``ValueError`` (one line) on the first ``classArgs`` entry that cannot work; ``known_keys`` are the
-    tuner's parameters (None: keys not checked). Relative ``data_dir`` values should be resolved first."""
+    tuner's parameters (None: keys not checked). Relative ``data_dir`` values should be resolved first. The study
+    tuner runs the same checks, so ``nnictl create`` gets the same lines as ``python -m studies run``."""
     for key in args:
         if known_keys is not None and key not in known_keys:
             raise ValueError(f"classArgs: unknown key {key!r}; {_hint(key, known_keys)}")
-    space = args.get("space", "darts")
+    study, space = args.get("study", "learning-progress"), args.get("space", "darts")
+    if study not in STUDIES:
+        raise ValueError(f"classArgs: study must be one of {', '.join(STUDIES)}, got {study!r}")
     if space not in SPACE_NAMES:
         raise ValueError(f"classArgs: space must be one of {', '.join(SPACE_NAMES)}, got {space!r}")
     for key in LIST_ARGS:
         if key in args and not isinstance(args[key], list):
             raise ValueError(f"classArgs: {key} must be a list such as [0, 1], got {args[key]!r}")
-    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in args.get("seeds", [])):
-        raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {args['seeds']!r}")
+    _check_jobs(study, space, args)
     _check_space_args("space_args", space, args.get("space_args"))
     _check_space_args("retrain_space_args", space, args.get("retrain_space_args"))
     for name in ("search", "transfer_search"):
         _check_search(name, args.get(name))
+    epochs = (args.get("search") or {}).get("epochs", SEARCH_DEFAULTS["epochs"])
+    probe_epoch = args.get("probe_epoch")
+    if study == "reward-vs-accuracy" and probe_epoch is not None and (
+            isinstance(probe_epoch, bool) or not isinstance(probe_epoch, int) or not 0 <= probe_epoch < epochs):
+        raise ValueError(f"classArgs: probe_epoch must lie in 0..{epochs - 1}, got {probe_epoch!r}")
     retrain = _options("retrain", args.get("retrain"), RETRAIN_OPTIONS)
     for key in ("epochs", "batch_size"):
         if key in retrain:
@@ -129,9 +143,25 @@ def check_study_args(args: dict, known_keys=None) -> None:
     if "retrain_seed" in args:
         _positive_int("retrain_seed", args["retrain_seed"], 0)
     _check_data("data", args.get("data", "digits"), "data_dir", args.get("data_dir"))
-    if args.get("study") == "controller-transfer":
+    if study == "controller-transfer":
         _check_data("transfer_data", args.get("transfer_data", "digits-hard"), "transfer_data_dir",
                     args.get("transfer_data_dir"))
+
+
+def _check_jobs(study: str, space: str, args: dict) -> None:
+    """What the study runs: its policies, seeds and tricks, and the combinations that cannot work."""
+    policies, seeds, tricks = args.get("policies", ["ednas"]), args.get("seeds", [0]), args.get("tricks", list(TRICKS))
+    if not policies or any(p not in POLICY_NAMES for p in policies):
+        raise ValueError(f"classArgs: policies must be a list from {', '.join(POLICY_NAMES)}, got {policies!r}")
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {seeds!r}")
+    if not tricks or any(t not in TRICKS for t in tricks) or len(set(tricks)) < len(tricks):
+        raise ValueError(f"classArgs: tricks must be a list of distinct names from {', '.join(TRICKS)}, got {tricks!r}")
+    if study == "controller-transfer" and "uniform" in policies:
+        raise ValueError("classArgs: the uniform policy has no parameters to transfer; the controller-transfer "
+                         "study takes policies from " + ", ".join(p for p in POLICY_NAMES if p != "uniform"))
+    if study == "tricks-ablation" and space == "enas-macro" and set(tricks) - {"cutout"}:
+        raise ValueError("classArgs: enas-macro has no cells, so only the cutout trick applies; set tricks: [cutout]")
 
 
 def _check_data(name: str, data, dir_name: str, data_dir) -> None:

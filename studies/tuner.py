@@ -34,19 +34,12 @@ import logging
 from functools import cached_property
 
 from nni_plumbing import labels
-from nni_plumbing.tuner_base import TunerBase, is_finite_number, positive_int, reports_errors
-from strategies import POLICY_CLASSES, SPACE_NAMES  # names only: no torch before NNI's connection deadline
+from nni_plumbing.tuner_base import TunerBase, is_finite_number, reports_errors
+
+from .class_args import SEARCH_DEFAULTS, TRICKS, check_study_args  # names only: no torch before NNI's deadline
 
 _logger = logging.getLogger(__name__)
-STUDIES = ("learning-progress", "reward-vs-accuracy", "search-vs-random", "tricks-ablation", "controller-transfer")
-TRICKS = ("cutout", "drop_path", "auxiliary")
-"""The training tricks the ablation switches (``trials/train_arch.py``); drop-path and the auxiliary head need cells."""
-POLICY_NAMES = tuple(POLICY_CLASSES)
 STATE_FILE = "study_tuner_state.json"
-
-
-def _positive(name: str, value) -> int:
-    return positive_int(f"classArgs: {name}", value)
 
 
 def study_finished(state: dict) -> bool:
@@ -55,7 +48,7 @@ def study_finished(state: dict) -> bool:
 
 
 class StudyTuner(TunerBase):
-    """``classArgs``: ``study`` (one of :data:`STUDIES`), ``space`` and ``space_args`` (the search network),
+    """``classArgs``: ``study`` (one of ``studies.class_args.STUDIES``), ``space`` and ``space_args`` (the search network),
     ``retrain_space_args`` (the retrained network; default the same), ``policies``, ``seeds``, ``data`` and
     ``data_dir``, ``search`` (WeightSharingSearch options: epochs, batch_size, final_samples), ``retrain``
     (train_arch options: epochs, batch_size, lr, cutout, drop_path, auxiliary), ``retrain_seed``, ``k``,
@@ -75,32 +68,15 @@ class StudyTuner(TunerBase):
                  retrain_seed: int = 0, k: int = 20, probe_epoch: int | None = None, tricks=TRICKS,
                  transfer_data: str = "digits-hard", transfer_data_dir: str | None = None,
                  transfer_search: dict | None = None, threads: int = 1, warm_start: bool = True):
-        if study not in STUDIES:
-            raise ValueError(f"classArgs: study must be one of {', '.join(STUDIES)}, got {study!r}")
-        if space not in SPACE_NAMES:
-            raise ValueError(f"classArgs: space must be one of {', '.join(SPACE_NAMES)}, got {space!r}")
-        policies, seeds = list(policies), list(seeds)
-        if not policies or any(p not in POLICY_NAMES for p in policies):
-            raise ValueError(f"classArgs: policies must be a list from {', '.join(POLICY_NAMES)}, got {policies!r}")
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-            raise ValueError(f"classArgs: seeds must be a list of non-negative integers, got {seeds!r}")
-        tricks = list(tricks)
-        if not tricks or any(t not in TRICKS for t in tricks) or len(set(tricks)) < len(tricks):
-            raise ValueError(f"classArgs: tricks must be a list of distinct names from {', '.join(TRICKS)}, "
-                             f"got {tricks!r}")
-        if study == "controller-transfer" and "uniform" in policies:
-            raise ValueError("classArgs: the uniform policy has no parameters to transfer; the controller-transfer "
-                             "study takes policies from " + ", ".join(p for p in POLICY_NAMES if p != "uniform"))
-        if study == "tricks-ablation" and space == "enas-macro" and set(tricks) - {"cutout"}:
-            raise ValueError("classArgs: enas-macro has no cells, so only the cutout trick applies; "
-                             "set tricks: [cutout]")
-        search = {"epochs": 10, "batch_size": 64, "final_samples": 100, "figures_every": 0, **(search or {})}
-        epochs = _positive("search.epochs", search["epochs"])
+        args = {key: list(value) if isinstance(value, tuple) else value for key, value in locals().items()
+                if key != "self"}  # the parameters as NNI passes them, checked where the front end checks them
+        check_study_args(args)
+        policies, seeds, tricks = args["policies"], args["seeds"], args["tricks"]
+        search = {**SEARCH_DEFAULTS, **(search or {})}
+        epochs = search["epochs"]
         probe_epoch = epochs // 2 if probe_epoch is None else probe_epoch
-        if study == "reward-vs-accuracy" and not 0 <= probe_epoch < epochs:
-            raise ValueError(f"classArgs: probe_epoch must lie in 0..{epochs - 1}, got {probe_epoch!r}")
-        self.study, self.k = study, _positive("k", k)
-        self.data = {"name": data, "data_dir": data_dir, "threads": _positive("threads", threads)}
+        self.study, self.k = study, k
+        self.data = {"name": data, "data_dir": data_dir, "threads": threads}
         self.transfer_data = {"name": transfer_data, "data_dir": transfer_data_dir, "threads": threads}
         self.search_space = {"name": space, "args": dict(space_args or {})}
         self.retrain_space = {"name": space, "args": dict(space_args or {}, **(retrain_space_args or {}))}
@@ -109,7 +85,6 @@ class StudyTuner(TunerBase):
                                               "search-vs-random": {}, "tricks-ablation": {},
                                               "controller-transfer": {}}[study])
         self.transfer_search = {**self.search_options, **(transfer_search or {})}  # B's budget, scratch and transfer
-        _positive("transfer_search.epochs", self.transfer_search["epochs"])
         self.retrain = {"epochs": 10, "batch_size": 64, **(retrain or {})}
         # the tricks-ablation's retraining variants: none, each trick alone, all together (when more than one)
         self.variants = {"none": {t: False for t in tricks}, **{t: {**{u: False for u in tricks}, t: True}

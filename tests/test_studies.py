@@ -250,13 +250,31 @@ def test_bad_study_config_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "policies must be a list from uniform, ednas, lstm, enas" in err[0]
 
 
+@pytest.mark.parametrize("bad", [
+    {"policies": ["greedy"]}, {"seeds": [-1]}, {"tricks": ["mixup"]}, {"space": "nasnet"},
+    {"study": "controller-transfer", "policies": ["uniform"]}, {"study": "reward-vs-accuracy", "probe_epoch": 10},
+    {"space_args": {"depth": 3}}, {"search": {"epochs": 0}}, {"retrain": {"cutout": "yes"}}, {"k": 0},
+])
+def test_the_tuner_and_the_front_end_refuse_bad_class_args_with_the_same_line(bad):
+    """``nnictl create`` builds the tuner without ``python -m studies run``'s checks: the tuner runs the same ones."""
+    from studies.class_args import check_study_args
+    from studies.tuner import StudyTuner
+
+    with pytest.raises(ValueError) as front:
+        check_study_args(bad)
+    with pytest.raises(ValueError) as tuner:
+        StudyTuner(**bad)
+    assert str(tuner.value) == str(front.value) and str(front.value).startswith("classArgs: ")
+
+
 def test_study_configs_job_counts_and_names():
     """Each config's maxTrialNumber is its study's job count (plain nnictl create needs it right), and the
     tuners' light name lists equal the registries they avoid importing."""
     from nni_plumbing.experiments import load_config
     from nni_spaces import SPACES
     from strategies import POLICIES
-    from studies.tuner import POLICY_NAMES, SPACE_NAMES, StudyTuner
+    from studies.class_args import POLICY_NAMES, SPACE_NAMES
+    from studies.tuner import StudyTuner
 
     assert SPACE_NAMES == tuple(SPACES) and POLICY_NAMES == tuple(POLICIES)
     for path in sorted((ROOT / "configs" / "studies").glob("*.yml")):
