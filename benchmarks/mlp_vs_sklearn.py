@@ -30,6 +30,7 @@ data set and pooled) and ``summary.md`` are rebuilt from it; ``--table`` prints 
 ``summary.json`` alone.
 
     python benchmarks/mlp_vs_sklearn.py --seeds 0 1 2 3 4             # the full benchmark
+    python benchmarks/mlp_vs_sklearn.py --jobs 16                      # ... its splits 16 at a time, on 16 cores
     python benchmarks/mlp_vs_sklearn.py --datasets iris --seeds 0 --controller-epochs 2 --archs-per-epoch 2
     python benchmarks/mlp_vs_sklearn.py --table
 """
@@ -334,6 +335,45 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
     worker.close()
 
 
+def _process_setup(methods) -> None:
+    """Keras on TensorFlow for the controller, one thread; candidates train in a torch worker."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    if set(methods) & {"nas", "random", "nas_ensemble"}:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _split_job(name: str, seed: int, args, done: set, log: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    _process_setup(args.methods)
+    run_dataset_seed(name, seed, args, done, Path(log))
+
+
+def run_splits(todo: list[tuple[str, int, set]], args, log: Path) -> list[tuple[str, int, str]]:
+    """Run every (data set, seed, methods done) in ``todo``; ``--jobs`` of them at once, each in a fresh
+    process (the runs.jsonl lines are appended under a lock). Returns the splits that failed, with why;
+    the others' results are kept either way."""
+    if args.jobs == 1:
+        for name, seed, done in todo:
+            run_dataset_seed(name, seed, args, done, log)
+        return []
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    failed = []
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1) as pool:
+        futures = {pool.submit(_split_job, name, seed, args, done, str(log)): (name, seed) for name, seed, done in todo}
+        for future, (name, seed) in futures.items():
+            error = future.exception()
+            if error is not None:
+                failed.append((name, seed, f"{type(error).__name__}: {error}"))
+    return failed
+
+
 # ----- summary, paired tests, table -----
 def read_runs(log: Path) -> list[dict]:
     if not log.exists():
@@ -440,6 +480,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--methods", nargs="*", default=METHODS, choices=METHODS,
                         help="run only these rows (e.g. to split the benchmark over two processes sharing --out)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="splits (data set, seed) run at once, each in its own process on one core")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mlp_vs_sklearn"))
     parser.add_argument("--table", action="store_true", help="print the README table from OUT/summary.json and stop")
     return parser
@@ -457,26 +499,21 @@ def main(argv=None) -> int:
         tests = json.loads(tests_path.read_text()) if tests_path.exists() else None
         print(table(json.loads(path.read_text()), tests), end="")
         return 0
-    for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "top_k", "folds"):
+    for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "top_k", "folds", "jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not args.seeds or min(args.seeds) < 0:
         parser.error("--seeds needs one or more non-negative integers")
     if "wine_quality" in args.datasets and not (ROOT / WINE_QUALITY).exists():
         parser.error(f"wine_quality needs {WINE_QUALITY} in the repository; leave it out with --datasets")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ["KERAS_BACKEND"] = "tensorflow"  # the controller needs it; candidates train in a torch worker
-    if set(args.methods) & {"nas", "random", "nas_ensemble"}:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+    _process_setup(args.methods)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     runs = read_runs(log)
     budget = [args.controller_epochs, args.archs_per_epoch, args.max_epochs, args.patience, args.top_k, args.folds]
     from nas_data.tabular import TEST_FRACTION, load_xy
 
+    todo = []
     for name in args.datasets:
         n = len(load_xy(spec_of(name))[1])
         for seed in seeds_for(name, args.seeds, int(np.ceil(n * TEST_FRACTION))):
@@ -485,13 +522,15 @@ def main(argv=None) -> int:
                 parser.error(f"{log} already holds {name} seed {seed} at another budget "
                              f"{mine[0]['budget']} (not {budget}): pass that budget or another --out")
             done = {r["method"] for r in mine} | (set(METHODS) - set(args.methods))
-            if set(METHODS) <= done:
-                continue
-            run_dataset_seed(name, seed, args, done, log)
+            if not set(METHODS) <= done:
+                todo.append((name, seed, done))
+    failed = run_splits(todo, args, log)
     runs = read_runs(log)
     write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py " + " ".join(sys.argv[1:] if argv is None else argv))
     print(table(summarise(runs), paired_tests(runs)), end="")
-    return 0
+    for name, seed, error in failed:
+        print(f"mlp_vs_sklearn: {name} seed {seed} failed: {error}; rerun the same command to retry it", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

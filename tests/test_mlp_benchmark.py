@@ -67,14 +67,14 @@ def run_bench(*args):
 
 def test_tiny_real_run_writes_runs_summary_and_table(tmp_path):
     args = ["--datasets", "iris", "--seeds", "0", "--methods", "sklearn_default", "hist_gb", "--out", str(tmp_path)]
-    done = run_bench(*args)
+    done = run_bench(*args, "--jobs", "2")  # iris's two splits at once, one process each
     assert done.returncode == 0, done.stderr[-2000:]
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert sorted((json.loads(x)["seed"], json.loads(x)["method"]) for x in lines) == [
         (0, "hist_gb"), (0, "sklearn_default"), (1, "hist_gb"), (1, "sklearn_default")]  # iris: repeated splits
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["iris"]["hist_gb"]["n"] == 2
-    again = run_bench(*args)  # everything is there: nothing is run twice
+    again = run_bench(*args)  # everything is there: nothing is run twice (one job)
     assert again.returncode == 0 and len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
     table = run_bench("--table", "--out", str(tmp_path))
     tests = json.loads((tmp_path / "paired_tests.json").read_text())
