@@ -5,8 +5,9 @@ Six data sets (digits, wine, breast_cancer, iris, mnist1d, wine_quality), one st
 
 - ``nas``: ``mlp_nas.tuner.MLPNASTuner`` with the LSTM controller; ``random``: the same tuner with
   the uniform sampler; ``nni_random`` / ``nni_tpe`` / ``nni_evolution``: NNI's built-in
-  ``RandomTuner``, ``TpeTuner`` and ``EvolutionTuner`` searching the same token space exported as an
-  nnictl search space (``mlp_nas.export_space``). All five have the same budget of candidates, each
+  ``RandomTuner``, ``TpeTuner`` (its random warm-up a third of the budget, not NNI's 20 trials) and
+  ``EvolutionTuner`` searching the same token space exported as an nnictl search space
+  (``mlp_nas.export_space``). All five have the same budget of candidates, each
   trained by the trial's own function (``mlp_nas.trial.train_keras``: to convergence, best weights
   restored), and the same honest selection (``mlp_nas.selection``: top-k re-scored by k-fold CV on
   train+validation, the pick retrained on train+validation for its folds' median best epoch);
@@ -33,6 +34,7 @@ data set and pooled) and ``summary.md`` are rebuilt from it; ``--table`` prints 
     python benchmarks/mlp_vs_sklearn.py --jobs 16                      # ... its splits 16 at a time, on 16 cores
     python benchmarks/mlp_vs_sklearn.py --datasets iris --seeds 0 --controller-epochs 2 --archs-per-epoch 2
     python benchmarks/mlp_vs_sklearn.py --table
+    python benchmarks/mlp_vs_sklearn.py --rebuild                      # the outputs again from runs.jsonl alone
 """
 from __future__ import annotations
 
@@ -197,6 +199,13 @@ def drive(tuner, budget: int, run_trial) -> list[dict]:
     return out
 
 
+def tpe_startup(budget: int) -> int:
+    """TPE's random warm-up trials: a third of the budget. NNI's default (20) would leave a 30-trial search
+    10 model-based trials, and its first 20 are the same seeded draws as ``RandomTuner``'s, so the two rows
+    picked the same architecture in every split measured (2026-12-04)."""
+    return max(2, budget // 3)
+
+
 def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: TorchWorker) -> list[dict]:
     """One search over the MLP token space; returns every candidate as {arch, val_acc, ...}."""
     settings = train_settings(args)
@@ -227,7 +236,7 @@ def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: To
         elif method == "nni_tpe":
             from nni.algorithms.hpo.tpe_tuner import TpeTuner
 
-            tuner = TpeTuner(optimize_mode="maximize", seed=seed)
+            tuner = TpeTuner(optimize_mode="maximize", seed=seed, tpe_args={"n_startup_jobs": tpe_startup(budget)})
             tuner.update_search_space(space)
         else:
             from nni.algorithms.hpo.evolution_tuner import EvolutionTuner
@@ -257,14 +266,15 @@ def search_sklearn_tpe(split, seed: int, args) -> list[dict]:
 
     with open(ROOT / "configs" / "sklearn_tpe.yml") as f:
         space = yaml.safe_load(f)["searchSpace"]
-    tuner = TpeTuner(optimize_mode="maximize", seed=seed)
+    budget = args.controller_epochs * args.archs_per_epoch
+    tuner = TpeTuner(optimize_mode="maximize", seed=seed, tpe_args={"n_startup_jobs": tpe_startup(budget)})
     tuner.update_search_space(space)
 
     def run_trial(params):
         with threadpool_limits(1):
             acc = fit_score(params, split.x_train, split.y_train, split.x_val, split.y_val, seed)
         return {"default": acc, "hyperparameters": params}
-    results = drive(tuner, args.controller_epochs * args.archs_per_epoch, run_trial)
+    results = drive(tuner, budget, run_trial)
     return [{"arch": r["hyperparameters"], "params": r["hyperparameters"], "val_acc": r["default"]} for r in results]
 
 
@@ -310,6 +320,8 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
                      "arch": pick["arch"], "details": describe(pick["arch"]), "search_only_s": searched,
                      "candidates": len(cands), "rescored": [{k: c[k] for k in ("val_acc", "cv_mean", "arch")}
                                                             for c in sel.rescored]}
+            if method == "nni_tpe":
+                extra["tpe_startup"] = tpe_startup(args.controller_epochs * args.archs_per_epoch)
             write(method, sel.test_accuracy(split.x_test, split.y_test), total, **extra)
             if method == "nas":
                 write("nas_ensemble", sel.ensemble_accuracy(split.x_test, split.y_test), total,
@@ -325,7 +337,8 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
                 sel = select_from_split(cands, split, SklearnFitter(seed), k=args.top_k, folds=args.folds, seed=seed,
                                         ensemble=False)
                 write("sklearn_tpe", sel.test_accuracy(split.x_test, split.y_test), time.time() - started,
-                      val_acc=sel.pick["val_acc"], cv_mean=sel.pick["cv_mean"], params=sel.pick["params"])
+                      val_acc=sel.pick["val_acc"], cv_mean=sel.pick["cv_mean"], params=sel.pick["params"],
+                      tpe_startup=tpe_startup(args.controller_epochs * args.archs_per_epoch))
             if "hist_gb" not in done:
                 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -484,6 +497,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="splits (data set, seed) run at once, each in its own process on one core")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mlp_vs_sklearn"))
     parser.add_argument("--table", action="store_true", help="print the README table from OUT/summary.json and stop")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="rebuild summary.json, paired_tests.json and summary.md from OUT/runs.jsonl alone "
+                             "(after a stopped run), print the table and stop")
     return parser
 
 
@@ -498,6 +514,15 @@ def main(argv=None) -> int:
         tests_path = out / "paired_tests.json"
         tests = json.loads(tests_path.read_text()) if tests_path.exists() else None
         print(table(json.loads(path.read_text()), tests), end="")
+        return 0
+    if args.rebuild:
+        runs = read_runs(out / "runs.jsonl")
+        if not runs:
+            parser.error(f"{out / 'runs.jsonl'} holds no runs: run the benchmark first (or pass --out)")
+        budgets = sorted({json.dumps(r["budget"]) for r in runs})
+        write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py --rebuild, from runs.jsonl (budget "
+                      "[controller epochs, archs per epoch, max epochs, patience, top k, folds]: " + ", ".join(budgets) + ")")
+        print(table(summarise(runs), paired_tests(runs)), end="")
         return 0
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "top_k", "folds", "jobs"):
         if getattr(args, name) < 1:

@@ -50,6 +50,9 @@ def test_table_without_summary_and_old_runs_format_fail_clearly(tmp_path, capsys
     with pytest.raises(SystemExit) as exc:
         bench.main(["--table", "--out", str(tmp_path)])
     assert exc.value.code == 2 and "summary.json not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--rebuild", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "holds no runs" in capsys.readouterr().err
     (tmp_path / "runs.jsonl").write_text(json.dumps({"dataset": "iris", "seed": 0, "rows": []}) + "\n")
     with pytest.raises(SystemExit, match="older benchmark format"):
         bench.read_runs(tmp_path / "runs.jsonl")
@@ -79,6 +82,9 @@ def test_tiny_real_run_writes_runs_summary_and_table(tmp_path):
     table = run_bench("--table", "--out", str(tmp_path))
     tests = json.loads((tmp_path / "paired_tests.json").read_text())
     assert table.returncode == 0 and table.stdout == bench.table(summary, tests)
+    (tmp_path / "summary.json").unlink()  # a stopped run leaves runs.jsonl only: --rebuild writes the rest again
+    assert bench.main(["--rebuild", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
 @pytest.mark.slow
