@@ -199,6 +199,11 @@ def drive(tuner, budget: int, run_trial) -> list[dict]:
     return out
 
 
+def search_budget(args) -> int:
+    """Candidates per search, the same for every search row."""
+    return args.controller_epochs * args.archs_per_epoch
+
+
 def tpe_startup(budget: int) -> int:
     """TPE's random warm-up trials: a third of the budget. NNI's default (20) would leave a 30-trial search
     10 model-based trials, and its first 20 are the same seeded draws as ``RandomTuner``'s, so the two rows
@@ -206,10 +211,19 @@ def tpe_startup(budget: int) -> int:
     return max(2, budget // 3)
 
 
+def tpe_tuner(seed: int, budget: int, space: dict):
+    """NNI's TpeTuner on ``space``, maximising, with :func:`tpe_startup` random warm-up trials."""
+    from nni.algorithms.hpo.tpe_tuner import TpeTuner
+
+    tuner = TpeTuner(optimize_mode="maximize", seed=seed, tpe_args={"n_startup_jobs": tpe_startup(budget)})
+    tuner.update_search_space(space)
+    return tuner
+
+
 def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: TorchWorker) -> list[dict]:
     """One search over the MLP token space; returns every candidate as {arch, val_acc, ...}."""
     settings = train_settings(args)
-    budget = args.controller_epochs * args.archs_per_epoch
+    budget = search_budget(args)
     if method in ("nas", "random"):
         from mlp_nas.tuner import MLPNASTuner
 
@@ -234,10 +248,7 @@ def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: To
             tuner = RandomTuner(seed=seed)
             tuner.update_search_space(space)
         elif method == "nni_tpe":
-            from nni.algorithms.hpo.tpe_tuner import TpeTuner
-
-            tuner = TpeTuner(optimize_mode="maximize", seed=seed, tpe_args={"n_startup_jobs": tpe_startup(budget)})
-            tuner.update_search_space(space)
+            tuner = tpe_tuner(seed, budget, space)
         else:
             from nni.algorithms.hpo.evolution_tuner import EvolutionTuner
 
@@ -259,16 +270,14 @@ def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: To
 def search_sklearn_tpe(split, seed: int, args) -> list[dict]:
     """MLPClassifier tuned by NNI's TPE over configs/sklearn_tpe.yml's space, scored on the validation split."""
     import yaml
-    from nni.algorithms.hpo.tpe_tuner import TpeTuner
     from threadpoolctl import threadpool_limits
 
     from mlp_nas.sklearn_mlp import fit_score
 
     with open(ROOT / "configs" / "sklearn_tpe.yml") as f:
         space = yaml.safe_load(f)["searchSpace"]
-    budget = args.controller_epochs * args.archs_per_epoch
-    tuner = TpeTuner(optimize_mode="maximize", seed=seed, tpe_args={"n_startup_jobs": tpe_startup(budget)})
-    tuner.update_search_space(space)
+    budget = search_budget(args)
+    tuner = tpe_tuner(seed, budget, space)
 
     def run_trial(params):
         with threadpool_limits(1):
@@ -321,7 +330,7 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
                      "candidates": len(cands), "rescored": [{k: c[k] for k in ("val_acc", "cv_mean", "arch")}
                                                             for c in sel.rescored]}
             if method == "nni_tpe":
-                extra["tpe_startup"] = tpe_startup(args.controller_epochs * args.archs_per_epoch)
+                extra["tpe_startup"] = tpe_startup(search_budget(args))
             write(method, sel.test_accuracy(split.x_test, split.y_test), total, **extra)
             if method == "nas":
                 write("nas_ensemble", sel.ensemble_accuracy(split.x_test, split.y_test), total,
@@ -338,7 +347,7 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
                                         ensemble=False)
                 write("sklearn_tpe", sel.test_accuracy(split.x_test, split.y_test), time.time() - started,
                       val_acc=sel.pick["val_acc"], cv_mean=sel.pick["cv_mean"], params=sel.pick["params"],
-                      tpe_startup=tpe_startup(args.controller_epochs * args.archs_per_epoch))
+                      tpe_startup=tpe_startup(search_budget(args)))
             if "hist_gb" not in done:
                 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -360,7 +369,6 @@ def _process_setup(methods) -> None:
 
 
 def _split_job(name: str, seed: int, args, done: set, log: str) -> None:
-    sys.path.insert(0, str(ROOT))
     _process_setup(args.methods)
     run_dataset_seed(name, seed, args, done, Path(log))
 
@@ -520,9 +528,10 @@ def main(argv=None) -> int:
         if not runs:
             parser.error(f"{out / 'runs.jsonl'} holds no runs: run the benchmark first (or pass --out)")
         budgets = sorted({json.dumps(r["budget"]) for r in runs})
-        write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py --rebuild, from runs.jsonl (budget "
-                      "[controller epochs, archs per epoch, max epochs, patience, top k, folds]: " + ", ".join(budgets) + ")")
-        print(table(summarise(runs), paired_tests(runs)), end="")
+        summary, tests = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py --rebuild, from runs.jsonl "
+                                       "(budget [controller epochs, archs per epoch, max epochs, patience, top k, "
+                                       "folds]: " + ", ".join(budgets) + ")")
+        print(table(summary, tests), end="")
         return 0
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "top_k", "folds", "jobs"):
         if getattr(args, name) < 1:
@@ -551,8 +560,9 @@ def main(argv=None) -> int:
                 todo.append((name, seed, done))
     failed = run_splits(todo, args, log)
     runs = read_runs(log)
-    write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    print(table(summarise(runs), paired_tests(runs)), end="")
+    summary, tests = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py "
+                                   + " ".join(sys.argv[1:] if argv is None else argv))
+    print(table(summary, tests), end="")
     for name, seed, error in failed:
         print(f"mlp_vs_sklearn: {name} seed {seed} failed: {error}; rerun the same command to retry it", file=sys.stderr)
     return 1 if failed else 0
