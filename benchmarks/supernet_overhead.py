@@ -10,6 +10,7 @@
 
     python benchmarks/supernet_overhead.py                       # DARTS search network, 16 ch, 8 cells
     python benchmarks/supernet_overhead.py --space ednas-cell --batch 64
+    python benchmarks/supernet_overhead.py --device cuda --out /tmp/overhead_cuda.json   # on a GPU
 """
 from __future__ import annotations
 
@@ -26,13 +27,23 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
 
-def timed(fn, repeats):
+def timed(fn, repeats, sync=lambda: None):
+    """Seconds per call of ``fn``; ``sync`` waits for the device's queued work (CUDA runs asynchronously)."""
     out = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        sync()
         out.append(time.perf_counter() - start)
     return out
+
+
+def supernet_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else device
 
 
 def main(argv=None) -> int:
@@ -40,6 +51,7 @@ def main(argv=None) -> int:
 
     parser = network_parser(__doc__.split("\n\n")[0], "supernet_overhead")
     parser.add_argument("--space", default="darts")
+    parser.add_argument("--device", default="cpu", help="torch device of the networks (the policies stay on the CPU)")
     args = parser.parse_args(argv)
 
     from nni_spaces import make_space
@@ -48,10 +60,12 @@ def main(argv=None) -> int:
 
     torch.manual_seed(0)
     space = make_space(args.space, width=args.width, num_cells=args.cells)
-    supernet = Supernet(space)
+    supernet = Supernet(space).to(args.device)
     arch = space.sample(0)
     child = child_with_shared_weights(supernet, space, arch)
     x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
+    x, y = x.to(args.device), y.to(args.device)
+    sync = torch.cuda.synchronize if supernet_device(supernet).type == "cuda" else (lambda: None)
     opt_s = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     opt_c = torch.optim.SGD(child.parameters(), lr=0.01, momentum=0.9, nesterov=True)
 
@@ -70,8 +84,8 @@ def main(argv=None) -> int:
         step(supernet, opt_s, arch)(), step(child, opt_c)()
     s_times, c_times = [], []
     for _ in range(args.repeats):
-        s_times += timed(step(supernet, opt_s, arch), 1)
-        c_times += timed(step(child, opt_c), 1)
+        s_times += timed(step(supernet, opt_s, arch), 1, sync)
+        c_times += timed(step(child, opt_c), 1, sync)
     supernet_s, child_s = statistics.median(s_times), statistics.median(c_times)
 
     policies = {}
@@ -89,8 +103,8 @@ def main(argv=None) -> int:
         policies[name] = {"samples_per_update": n, "per_sample_s": per_sample, "share_of_step": per_sample / supernet_s,
                           "training_draw_s": per_draw, "training_draw_share": per_draw / supernet_s}
 
-    header = measured("supernet_overhead.py", argv, f"{args.space} {args.width} channels, {args.cells} cells, "
-                      f"CIFAR-sized batch of {args.batch}, medians of {args.repeats}")
+    header = measured("supernet_overhead.py", argv, f"{args.space} {args.width} channels, {args.cells} cells on "
+                      f"{device_name(args.device)}, CIFAR-sized batch of {args.batch}, medians of {args.repeats}")
     lines = [f"(a) supernet step {supernet_s:.4f} s, standalone child step {child_s:.4f} s: "
              f"ratio {supernet_s / child_s:.3f} (goal <= 1.05)", "",
              "| policy | samples per update | policy pass: sample + update per sample (s) | share of a supernet step "

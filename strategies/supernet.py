@@ -67,7 +67,7 @@ def child_with_shared_weights(supernet: Supernet, space, arch: dict) -> nn.Modul
     """``space.freeze(arch)`` carrying the supernet's weights for that path: the sampled candidate's
     weights of each choice, everything else as is. For ENAS micro, whose supernet concatenates every node
     (zeros where the child has none), the 1x1 convolutions and the classifier reading a cell's output get
-    the input channels of the child's loose ends."""
+    the input channels of the child's loose ends. The child is on the supernet's device."""
     from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
 
     supernet.use(arch)
@@ -91,7 +91,7 @@ def child_with_shared_weights(supernet: Supernet, space, arch: dict) -> nn.Modul
             tensor = tensor[:, _input_channels(child, key)]
         state[key] = tensor.clone()
     child.load_state_dict(state)
-    return child
+    return child.to(next(supernet.parameters()).device)
 
 
 def _input_channels(child, key: str) -> torch.Tensor:
