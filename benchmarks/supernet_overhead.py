@@ -10,7 +10,7 @@
 
     python benchmarks/supernet_overhead.py                       # DARTS search network, 16 ch, 8 cells
     python benchmarks/supernet_overhead.py --space ednas-cell --batch 64
-    python benchmarks/supernet_overhead.py --device cuda --out /tmp/overhead_cuda.json   # on a GPU
+    python benchmarks/supernet_overhead.py --device cuda --out /tmp/overhead_cuda.json   # a GPU's figures
 """
 from __future__ import annotations
 
@@ -31,15 +31,12 @@ def timed(fn, repeats, sync=lambda: None):
     """Seconds per call of ``fn``; ``sync`` waits for the device's queued work (CUDA runs asynchronously)."""
     out = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
         sync()
         out.append(time.perf_counter() - start)
     return out
-
-
-def supernet_device(model) -> torch.device:
-    return next(model.parameters()).device
 
 
 def device_name(device: str) -> str:
@@ -51,8 +48,15 @@ def main(argv=None) -> int:
 
     parser = network_parser(__doc__.split("\n\n")[0], "supernet_overhead")
     parser.add_argument("--space", default="darts")
-    parser.add_argument("--device", default="cpu", help="torch device of the networks (the policies stay on the CPU)")
+    parser.add_argument("--device", help="torch device of the networks (default: CUDA when torch sees one, else the "
+                        "CPU); the policies stay on the CPU")
     args = parser.parse_args(argv)
+    from strategies.search_cli import usable_device
+
+    try:
+        args.device = usable_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     from nni_spaces import make_space
     from strategies import make_policy
@@ -65,7 +69,8 @@ def main(argv=None) -> int:
     child = child_with_shared_weights(supernet, space, arch)
     x, y = torch.randn(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
     x, y = x.to(args.device), y.to(args.device)
-    sync = torch.cuda.synchronize if supernet_device(supernet).type == "cuda" else (lambda: None)
+    device = torch.device(args.device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     opt_s = torch.optim.SGD(supernet.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     opt_c = torch.optim.SGD(child.parameters(), lr=0.01, momentum=0.9, nesterov=True)
 
