@@ -43,7 +43,7 @@ _TUNER_ARGS = {
     "learning_rate": "learning_rate", "keras_backend": "keras_backend", "trial_threads": "trial_threads",
     "sklearn_baseline": "sklearn_baseline", "lstm_units": "lstm_units", "controller_lr": "controller_lr",
     "entropy_weight": "entropy_weight", "baseline_decay": "baseline_decay", "predictor": "predictor",
-    "bigram_sharing": "bigram_sharing",
+    "bigram_sharing": "bigram_sharing", "train_tokens": "train_tokens",
 }
 
 
@@ -103,6 +103,9 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         NNI web UI port; None picks a free one.
     archs_per_epoch, max_layers, lstm_units, controller_lr, entropy_weight, baseline_decay, predictor, bigram_sharing
         The controller: architectures per policy update, at most this many hidden layers, its size and training.
+    train_tokens : bool or None
+        The sampler also picks each candidate's learning rate, L2 and batch size (over ``learning_rate`` and
+        ``batch_size``); the refit uses the pick's.
     max_epochs, patience, batch_size, learning_rate, trial_threads, keras_backend
         Each trial's training (Adam, early stopping on validation accuracy) and the refit's.
     sklearn_baseline : bool or None
@@ -136,6 +139,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         "baseline_decay": [Interval(Real, 0, 1, closed="both"), None],
         "predictor": ["boolean", None],
         "bigram_sharing": ["boolean", None],
+        "train_tokens": ["boolean", None],
         "mode": [StrOptions({"nni", "in_process"})],
         "working_dir": [str, os.PathLike, None],
         "verbose": ["verbose"],
@@ -145,7 +149,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
                  archs_per_epoch=None, max_layers=None, max_epochs=None, patience=None, batch_size=None,
                  learning_rate=None, trial_threads=None, keras_backend=None, sklearn_baseline=None, lstm_units=None,
                  controller_lr=None, entropy_weight=None, baseline_decay=None, predictor=None, bigram_sharing=None,
-                 mode="nni", working_dir=None, verbose=1):
+                 train_tokens=None, mode="nni", working_dir=None, verbose=1):
         self.max_trials = max_trials
         self.concurrency = concurrency
         self.sampler = sampler
@@ -166,6 +170,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         self.baseline_decay = baseline_decay
         self.predictor = predictor
         self.bigram_sharing = bigram_sharing
+        self.train_tokens = train_tokens
         self.mode = mode
         self.working_dir = working_dir
         self.verbose = verbose
@@ -258,11 +263,14 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         self.scaler_ = StandardScaler().fit(X)
         keras = _import_keras(config.get("keras_backend", "torch"))
         from .keras_model import build_model
+        from .training import settings_for
 
+        train = settings_for(self.best_architecture_, {k: config.get(k) for k in ("learning_rate", "batch_size")})
         keras.utils.set_random_seed(trial_seed(config["seed"], best["sample_id"]))
-        model = build_model(self.best_architecture_, X.shape[1], len(self.classes_), config["learning_rate"])
+        model = build_model(self.best_architecture_, X.shape[1], len(self.classes_), float(train["learning_rate"]),
+                            float(train["l2"]))
         model.fit(self.scaler_.transform(X).astype(np.float32), codes, epochs=self.best_epochs_,
-                  batch_size=int(config["batch_size"]), verbose=0)
+                  batch_size=int(train["batch_size"]), verbose=0)
         self.model_ = model
 
     # ----- prediction -----
@@ -337,7 +345,8 @@ def _result_row(record: dict) -> dict:
     return {"sample_id": record["sample_id"], "method": record["method"], "controller_epoch": record.get("epoch"),
             "status": record["status"], "val_accuracy": record.get("accuracy"),
             "architecture": describe(arch) if arch else "sklearn MLPClassifier (defaults)",
-            "layers": arch["layers"] if arch else None, "n_params": record.get("n_params"),
+            "layers": arch["layers"] if arch else None, "train": arch.get("train") if arch else None,
+            "settings": record.get("settings"), "n_params": record.get("n_params"),
             "best_epoch": record.get("best_epoch"), "train_s": record.get("train_s"),
             "parameter_id": record.get("parameter_id"), "trial_job_id": record.get("trial_job_id")}
 

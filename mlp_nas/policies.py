@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .space import END, START, VOCAB_SIZE, TokenSpace
+from .space import END, TokenSpace
 
 
 class UniformSampler:
@@ -46,7 +46,8 @@ class LSTMController:
     (reward - moving-average baseline), plus an entropy bonus, with Adam. With ``predictor`` a
     dense head on the last LSTM state also learns the validation accuracy (MSE), sharing the LSTM;
     the MSE of accuracies is ~0.05, far below the policy loss, hence its default weight of 20
-    (at weight 1 it barely moved in 80 updates here).
+    (at weight 1 it barely moved in 80 updates here). The vocabulary is the space's: with
+    ``TokenSpace(train_tokens=True)`` the controller also picks the learning rate, L2 and batch size.
 
     >>> c = LSTMController(TokenSpace(max_layers=3), seed=0)
     >>> seqs = c.sample(4)
@@ -77,13 +78,14 @@ class LSTMController:
         self.baseline: float | None = None
         self.rng = np.random.default_rng(seed)
         init = keras.initializers.RandomUniform(-0.1, 0.1, seed=seed)
-        self.embedding = keras.layers.Embedding(VOCAB_SIZE + 1, embedding_dim, embeddings_initializer=init)
+        self.vocab_size = space.vocab_size
+        self.embedding = keras.layers.Embedding(space.vocab_size + 1, embedding_dim, embeddings_initializer=init)
         self.cell = keras.layers.LSTMCell(lstm_units, kernel_initializer=init, recurrent_initializer=init)
-        self.head = keras.layers.Dense(VOCAB_SIZE, kernel_initializer=init)
+        self.head = keras.layers.Dense(space.vocab_size, kernel_initializer=init)
         self.predictor = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=init) if predictor else None
         self.optimizer = keras.optimizers.Adam(learning_rate)
         self.units = lstm_units
-        _, outs = self._run(np.full((1, 1), START), np.ones((1, 1, VOCAB_SIZE), bool))  # build the weights
+        _, outs = self._run(np.full((1, 1), space.start), np.ones((1, 1, space.vocab_size), bool))  # build the weights
         if self.predictor is not None:
             self.predictor(outs[:, 0])
         self.optimizer.build(self.variables)
@@ -117,7 +119,7 @@ class LSTMController:
 
         state = [tf.zeros((n, self.units)), tf.zeros((n, self.units))]
         seqs: list[list[int]] = [[] for _ in range(n)]
-        prev = np.full(n, START)
+        prev = np.full(n, self.space.start)
         for _ in range(self.space.max_steps):
             live = [i for i, s in enumerate(seqs) if not s or s[-1] != END]
             if not live:
@@ -128,7 +130,7 @@ class LSTMController:
                 mask = self.space.valid_next(seqs[i])
                 z = np.where(mask, logits[i], -np.inf)
                 p = np.exp(z - z.max())
-                token = int(self.rng.choice(VOCAB_SIZE, p=p / p.sum()))
+                token = int(self.rng.choice(self.vocab_size, p=p / p.sum()))
                 seqs[i].append(token)
                 prev[i] = token
         return seqs
@@ -137,10 +139,10 @@ class LSTMController:
         steps = max(len(s) for s in sequences)
         inputs = np.full((len(sequences), steps), END)
         targets = np.zeros((len(sequences), steps), dtype=np.int64)
-        masks = np.ones((len(sequences), steps, VOCAB_SIZE), dtype=bool)
+        masks = np.ones((len(sequences), steps, self.vocab_size), dtype=bool)
         live = np.zeros((len(sequences), steps), dtype=np.float32)
         for i, s in enumerate(sequences):
-            inputs[i, : len(s)] = [START] + list(s[:-1])
+            inputs[i, : len(s)] = [self.space.start] + list(s[:-1])
             targets[i, : len(s)] = s
             masks[i, : len(s)] = self.space.step_masks(list(s))
             live[i, : len(s)] = 1.0

@@ -59,6 +59,9 @@ def validate_class_args(class_args: dict) -> None:
     for name in ("controller_lr", "learning_rate"):
         if name in args and not (isinstance(args[name], (int, float)) and args[name] > 0):
             raise ValueError(f"{name} must be a positive number, got {args[name]!r}")
+    for name in ("predictor", "bigram_sharing", "sklearn_baseline", "warm_start", "train_tokens"):
+        if name in args and args[name] not in (True, False):  # "false" from a hand-written config is truthy
+            raise ValueError(f"{name} must be true or false, got {args[name]!r}")
     TokenSpace(args.get("max_layers", MAX_LAYERS))
 
 
@@ -66,6 +69,8 @@ class MLPNASTuner(TunerBase):
     """Search MLP architectures with the LSTM controller (or uniform random sampling).
 
     Parameters are the ``classArgs`` of ``nni_config.yml``; every one has the MLP NAS study's default.
+    ``train_tokens``: the sampler also picks each candidate's learning rate, L2 and batch size
+    (``mlp_nas.space.TRAIN_CHOICES``), over ``learning_rate`` and ``batch_size``.
     """
 
     STATE_FILE = STATE_FILE
@@ -77,11 +82,11 @@ class MLPNASTuner(TunerBase):
                  entropy_weight: float = 1e-3, baseline_decay: float = 0.9, predictor: bool = False,
                  bigram_sharing: bool = False, sklearn_baseline: bool = True, max_epochs: int = 10,
                  patience: int = 3, batch_size: int = 64, learning_rate: float = 1e-3, trial_threads: int = 1,
-                 keras_backend: str = "torch", warm_start: bool = True):
+                 keras_backend: str = "torch", warm_start: bool = True, train_tokens: bool = False):
         validate_class_args(locals())
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
-        self.space = TokenSpace(max_layers)
+        self.space = TokenSpace(max_layers, train_tokens=train_tokens)
         self.spec = DatasetSpec.parse(dataset, label, drop)
         self.split_path: str | None = None
         self.policy = None  # built by _setup(): NNI drops a tuner that takes 10 s to construct

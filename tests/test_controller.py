@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mlp_nas.policies import LSTMController, UniformSampler
-from mlp_nas.space import ACTIVATIONS, DROPOUT, END, TokenSpace
+from mlp_nas.space import ACTIVATIONS, DROPOUT, END, TRAIN_CHOICES, VOCAB_SIZE, TokenSpace
 
 UPDATES, BATCH = 40, 10
 
@@ -61,3 +61,25 @@ def test_predictor_head_learns_accuracy(space):
     for _ in range(30):
         stats = c.update(seqs, accs, accs)
     assert stats["predictor_mse"] < before / 2
+
+
+def test_controller_with_training_tokens_learns_a_learning_rate():
+    """``train_tokens``: the controller's vocabulary is the space's; it samples valid sequences that start with
+    the training tokens, and learns which learning rate the reward prefers (uniform: 1 in 4)."""
+    space = TokenSpace(max_layers=3, train_tokens=True)
+    c = LSTMController(space, seed=0)
+    assert c.vocab_size == space.vocab_size > VOCAB_SIZE
+    for tokens in c.sample(20):
+        arch = space.from_tokens(tokens)
+        assert set(arch["train"]) == set(TRAIN_CHOICES) and space.to_tokens(arch) == tokens
+
+    def share(seqs):
+        return np.mean([space.from_tokens(s)["train"]["learning_rate"] == 3e-3 for s in seqs])
+
+    for _ in range(UPDATES):
+        seqs = c.sample(BATCH)
+        c.update(seqs, [float(space.from_tokens(s)["train"]["learning_rate"] == 3e-3) for s in seqs])
+    assert share(c.sample(300)) > 0.8
+    b = LSTMController(space, seed=0)
+    b.load_state(c.state())
+    assert b.sample(5) == c.sample(5)

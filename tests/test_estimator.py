@@ -147,6 +147,24 @@ def test_pipeline_fit_through_nni_with_string_labels(tmp_path, free_port):
     assert [r["architecture"] for r in here.search_results_] == [r["architecture"] for r in fitted.search_results_]
 
 
+def test_controller_with_training_tokens_through_nni(tmp_path, free_port):
+    """``train_tokens=True``: the LSTM controller picks the learning rate, L2 and batch size with the layers, in a
+    real NNI experiment (concurrency 2); each trial trains with the values it was given."""
+    from mlp_nas.space import TRAIN_CHOICES
+
+    x, y = iris_strings()
+    nas = MLPNASClassifier(max_trials=2, concurrency=2, sampler="controller", train_tokens=True, max_layers=2,
+                           max_epochs=5, lstm_units=16, sklearn_baseline=False, random_state=0, port=free_port,
+                           working_dir=str(tmp_path / "nni")).fit(x, y)
+    rows = nas.search_results_
+    assert len(rows) == 2 and all(r["status"] == "done" and r["method"] == "controller" for r in rows)
+    for row in rows:
+        assert set(row["train"]) == set(TRAIN_CHOICES)
+        assert {name: row["settings"][name] for name in TRAIN_CHOICES} == row["train"]  # what the trial used
+    assert nas.best_architecture_["train"] in [row["train"] for row in rows]
+    assert set(nas.predict(x)) <= set(nas.classes_)
+
+
 @pytest.mark.slow
 def test_cross_val_score_through_nni_on_iris_with_string_labels(tmp_path, free_port):
     """Three real NNI experiments, one per fold, in a Pipeline with StandardScaler."""

@@ -101,6 +101,7 @@ def test_finishes_and_checkpoint_resumes(tuner, tmp_path, monkeypatch):
     ({"colour": "red"}, "unknown tuner classArgs key"),
     ({"seed": -1}, "seed must be a non-negative integer"),
     ({"max_layers": 0}, "max_layers must be"),
+    ({"train_tokens": "false"}, "train_tokens must be true or false, got 'false'"),
 ])
 def test_bad_class_args(args, message):
     with pytest.raises(ValueError, match=message):
