@@ -104,8 +104,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
     archs_per_epoch, max_layers, lstm_units, controller_lr, entropy_weight, baseline_decay, predictor, bigram_sharing
         The controller: architectures per policy update, at most this many hidden layers, its size and training.
     train_tokens : bool or None
-        The sampler also picks each candidate's learning rate, L2 and batch size (over ``learning_rate`` and
-        ``batch_size``); the refit uses the pick's.
+        The sampler also picks each candidate's learning rate, L2 and batch size; they replace ``learning_rate`` and
+        ``batch_size`` for that candidate, and the refit uses the pick's. None: ``nni_config.yml``'s value (false).
     max_epochs, patience, batch_size, learning_rate, trial_threads, keras_backend
         Each trial's training (Adam, early stopping on validation accuracy) and the refit's.
     sklearn_baseline : bool or None
@@ -223,6 +223,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         """The tuner's classArgs: the default experiment's, overridden by every parameter that is not None."""
         defaults = _default_class_args()
         args = {key: getattr(self, name) for name, key in _TUNER_ARGS.items() if getattr(self, name) is not None}
+        args = {key: value.item() if isinstance(value, np.generic) else value for key, value in args.items()}  # JSON
         per_epoch = args.get("archs_per_epoch", defaults.get("archs_per_epoch", 10))
         if self.max_trials is not None:
             per_epoch = min(per_epoch, self.max_trials)

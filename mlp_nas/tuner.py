@@ -60,7 +60,8 @@ def validate_class_args(class_args: dict) -> None:
         if name in args and not (isinstance(args[name], (int, float)) and args[name] > 0):
             raise ValueError(f"{name} must be a positive number, got {args[name]!r}")
     for name in ("predictor", "bigram_sharing", "sklearn_baseline", "warm_start", "train_tokens"):
-        if name in args and args[name] not in (True, False):  # "false" from a hand-written config is truthy
+        # "false" in a hand-written config is truthy; NumPy's bools (scikit-learn passes them on) are fine
+        if name in args and type(args[name]).__name__ not in ("bool", "bool_"):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
     TokenSpace(args.get("max_layers", MAX_LAYERS))
 
@@ -70,7 +71,8 @@ class MLPNASTuner(TunerBase):
 
     Parameters are the ``classArgs`` of ``nni_config.yml``; every one has the MLP NAS study's default.
     ``train_tokens``: the sampler also picks each candidate's learning rate, L2 and batch size
-    (``mlp_nas.space.TRAIN_CHOICES``), over ``learning_rate`` and ``batch_size``.
+    (``mlp_nas.space.TRAIN_CHOICES``); they replace the ``learning_rate`` and ``batch_size`` classArgs for that
+    candidate (L2 has no classArg: 0 without the tokens).
     """
 
     STATE_FILE = STATE_FILE
@@ -140,6 +142,8 @@ class MLPNASTuner(TunerBase):
                       "keras_backend": c["keras_backend"],
                       "bigram_dir": str(self.dir.parent / "bigram_weights") if c["bigram_sharing"] else None},
         }
+        if arch is not None and arch.get("train"):  # the training tokens: what the trial trains with, as NNI shows it
+            params["train"].update(arch["train"])
         # flat, readable entries for NNI's trial table and hyper-parameter view (the trial ignores them)
         shape = getattr(self, "_shape", (None, None))
         params.update(labels.mlp(arch, *shape) if arch is not None else {labels.ARCH_KEY: "sklearn MLPClassifier default"})

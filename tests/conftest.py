@@ -13,6 +13,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each (as the
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # trials), read by torch and NumPy when they load
         os.environ.setdefault(name, "1")
+# Triton imported after TensorFlow segfaults, and torchvision.ops imports it (through torch._dynamo): a worker that
+# ran the TensorFlow controller's tests, then a torch test that loads torchvision.ops, crashed. So Triton goes first.
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
 
 
 @pytest.fixture

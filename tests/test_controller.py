@@ -37,6 +37,14 @@ def test_controller_learns_relu_and_not_from_shuffled_rewards(space):
     assert np.mean(shuffled) < 0.5 and max(shuffled) < learned - 0.3, shuffled
 
 
+def test_the_seed_studys_space_samples_what_it_always_did():
+    """Recorded before the controller took its vocabulary from the space: the pure layer space is unchanged."""
+    c = LSTMController(TokenSpace(4), seed=0)
+    assert c.sample(3) == [[18, 0], [8, 24, 18, 16, 0], [2, 27, 21, 28, 0]]
+    c.update(c.sample(4), [0.1, 0.9, 0.5, 0.3])
+    assert c.sample(2) == [[11, 21, 9, 26, 0], [4, 15, 14, 27, 0]]
+
+
 def test_same_seed_same_samples_and_state_round_trip(space):
     a, b = LSTMController(space, seed=3), LSTMController(space, seed=3)
     assert a.sample(5) == b.sample(5)
@@ -76,6 +84,7 @@ def test_controller_with_training_tokens_learns_a_learning_rate():
     def share(seqs):
         return np.mean([space.from_tokens(s)["train"]["learning_rate"] == 3e-3 for s in seqs])
 
+    assert share(c.sample(300)) < 0.4  # about 1 in 4 before learning
     for _ in range(UPDATES):
         seqs = c.sample(BATCH)
         c.update(seqs, [float(space.from_tokens(s)["train"]["learning_rate"] == 3e-3) for s in seqs])

@@ -153,7 +153,7 @@ def test_controller_with_training_tokens_through_nni(tmp_path, free_port):
     from mlp_nas.space import TRAIN_CHOICES
 
     x, y = iris_strings()
-    nas = MLPNASClassifier(max_trials=2, concurrency=2, sampler="controller", train_tokens=True, max_layers=2,
+    nas = MLPNASClassifier(max_trials=2, concurrency=2, sampler="controller", train_tokens=np.True_, max_layers=2,
                            max_epochs=5, lstm_units=16, sklearn_baseline=False, random_state=0, port=free_port,
                            working_dir=str(tmp_path / "nni")).fit(x, y)
     rows = nas.search_results_
@@ -161,7 +161,8 @@ def test_controller_with_training_tokens_through_nni(tmp_path, free_port):
     for row in rows:
         assert set(row["train"]) == set(TRAIN_CHOICES)
         assert {name: row["settings"][name] for name in TRAIN_CHOICES} == row["train"]  # what the trial used
-    assert nas.best_architecture_["train"] in [row["train"] for row in rows]
+    picked = nas.best_architecture_["train"]
+    assert float(nas.model_.optimizer.learning_rate) == pytest.approx(picked["learning_rate"])  # the refit's
     assert set(nas.predict(x)) <= set(nas.classes_)
 
 

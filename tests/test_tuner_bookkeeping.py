@@ -102,10 +102,17 @@ def test_finishes_and_checkpoint_resumes(tuner, tmp_path, monkeypatch):
     ({"seed": -1}, "seed must be a non-negative integer"),
     ({"max_layers": 0}, "max_layers must be"),
     ({"train_tokens": "false"}, "train_tokens must be true or false, got 'false'"),
+    ({"predictor": 1}, "predictor must be true or false, got 1"),
 ])
 def test_bad_class_args(args, message):
     with pytest.raises(ValueError, match=message):
         validate_class_args(args)
+
+
+def test_numpy_bools_are_booleans():
+    import numpy as np
+
+    validate_class_args({"train_tokens": np.True_, "predictor": False})
 
 
 def fake_nni_db(exp_dir, jobs, finals):
