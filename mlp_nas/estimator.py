@@ -107,7 +107,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         The sampler also picks each candidate's learning rate, L2 and batch size; they replace ``learning_rate`` and
         ``batch_size`` for that candidate, and the refit uses the pick's. None: ``nni_config.yml``'s value (false).
     max_epochs, patience, batch_size, learning_rate, trial_threads, keras_backend
-        Each trial's training (Adam, early stopping on validation accuracy) and the refit's.
+        Each trial's training (Adam; early stopping on validation loss, best weights restored; the learning rate
+        halved on plateaus) and the refit's.
     sklearn_baseline : bool or None
         Also train scikit-learn's default MLPClassifier as one trial, shown beside the search (never picked).
     mode : {"nni", "in_process"}
@@ -258,21 +259,22 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         return exp_dir
 
     def _refit(self, X, codes, config: dict, best: dict) -> None:
-        """Train the chosen architecture from scratch on all of X, for the epochs early stopping chose in the search."""
+        """Train the chosen architecture from scratch on all of X for the epochs early stopping chose in the search,
+        replaying the learning-rate schedule those epochs were measured under (as the report's final retrain does)."""
         from sklearn.preprocessing import StandardScaler
 
         self.scaler_ = StandardScaler().fit(X)
         keras = _import_keras(config.get("keras_backend", "torch"))
-        from .keras_model import build_model
-        from .training import settings_for
+        from .training import fit_fixed
 
-        train = settings_for(self.best_architecture_, {k: config.get(k) for k in ("learning_rate", "batch_size")})
-        keras.utils.set_random_seed(trial_seed(config["seed"], best["sample_id"]))
-        model = build_model(self.best_architecture_, X.shape[1], len(self.classes_), float(train["learning_rate"]),
-                            float(train["l2"]))
-        model.fit(self.scaler_.transform(X).astype(np.float32), codes, epochs=self.best_epochs_,
-                  batch_size=int(train["batch_size"]), verbose=0)
-        self.model_ = model
+        settings = {k: config.get(k) for k in ("learning_rate", "batch_size")}
+        if keras.backend.backend() == "torch":  # fit_fixed sets torch's threads: keep this process's
+            import torch
+
+            settings["threads"] = torch.get_num_threads()
+        self.model_ = fit_fixed(self.best_architecture_, self.scaler_.transform(X).astype(np.float32), codes,
+                                len(self.classes_), self.best_epochs_, settings,
+                                trial_seed(config["seed"], best["sample_id"]), best.get("lr_curve"))
 
     # ----- prediction -----
     def predict_proba(self, X):

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mlp_nas import MLPNASClassifier
+from mlp_nas.space import describe
 
 # Keras on NumPy 2 warns on every array conversion; nothing to act on here. keras_torch: once another test has
 # loaded Keras on TensorFlow (the controller needs it), every in-process fit here pays TensorFlow's tracing.
@@ -108,6 +109,26 @@ def test_in_process_fit_is_seeded_and_pickles():
     assert proba.shape == (150, 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     again = pickle.loads(pickle.dumps(a))
     assert np.array_equal(again.predict_proba(x), proba)
+
+
+def test_refit_replays_the_picks_epochs_and_learning_rate_schedule(monkeypatch):
+    """The refit is the report's final retrain: the pick's best epoch count and the schedule it was measured under."""
+    from mlp_nas import training
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return fit_fixed(*args, **kwargs)
+
+    fit_fixed = training.fit_fixed
+    monkeypatch.setattr(training, "fit_fixed", spy)
+    x, y = iris_strings()
+    clf = MLPNASClassifier(**{**TINY, "max_epochs": 4}).fit(x, y)
+    (arch, _, _, n_classes, epochs, _, _, lr_curve), = calls
+    best = next(r for r in clf.search_results_ if r["architecture"] == describe(clf.best_architecture_))
+    assert arch == clf.best_architecture_ and n_classes == 3 and epochs == clf.best_epochs_ == best["best_epoch"]
+    assert lr_curve and len(lr_curve) >= epochs
 
 
 def test_grid_search_over_one_parameter_in_process():
