@@ -109,6 +109,13 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
     max_epochs, patience, batch_size, learning_rate, trial_threads, keras_backend
         Each trial's training (Adam; early stopping on validation loss, best weights restored; the learning rate
         halved on plateaus) and the refit's.
+    top_k : int
+        1: the pick is the best validation score of the search. k > 1: the top ``k`` distinct architectures are
+        re-scored by ``cv_folds``-fold cross-validation on X (each fold early-stopping on part of its training
+        rows), and the best mean is picked and refit for the median of its folds' best epochs: the selection of
+        ``python -m mlp_nas run``'s report, which the best of many noisy validation scores does not fool.
+    cv_folds : int
+        Folds of that re-scoring.
     sklearn_baseline : bool or None
         Also train scikit-learn's default MLPClassifier as one trial, shown beside the search (never picked).
     mode : {"nni", "in_process"}
@@ -141,6 +148,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         "predictor": ["boolean", None],
         "bigram_sharing": ["boolean", None],
         "train_tokens": ["boolean", None],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "cv_folds": [Interval(Integral, 2, None, closed="left")],
         "mode": [StrOptions({"nni", "in_process"})],
         "working_dir": [str, os.PathLike, None],
         "verbose": ["verbose"],
@@ -150,7 +159,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
                  archs_per_epoch=None, max_layers=None, max_epochs=None, patience=None, batch_size=None,
                  learning_rate=None, trial_threads=None, keras_backend=None, sklearn_baseline=None, lstm_units=None,
                  controller_lr=None, entropy_weight=None, baseline_decay=None, predictor=None, bigram_sharing=None,
-                 train_tokens=None, mode="nni", working_dir=None, verbose=1):
+                 train_tokens=None, top_k=1, cv_folds=3, mode="nni", working_dir=None, verbose=1):
         self.max_trials = max_trials
         self.concurrency = concurrency
         self.sampler = sampler
@@ -172,6 +181,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         self.predictor = predictor
         self.bigram_sharing = bigram_sharing
         self.train_tokens = train_tokens
+        self.top_k = top_k
+        self.cv_folds = cv_folds
         self.mode = mode
         self.working_dir = working_dir
         self.verbose = verbose
@@ -208,12 +219,46 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         nas = [r for r in history["samples"] if r["method"] != "sklearn_default" and r["status"] == "done"]
         if not nas:
             raise RuntimeError(f"no architecture trial of the search succeeded (see {exp_dir}/log or trials/*/stderr)")
+        from sklearn.preprocessing import StandardScaler
+
+        self.scaler_ = StandardScaler().fit(X)
+        x = self.scaler_.transform(X).astype(np.float32)
+        config = history["config"]
+        if self.top_k > 1:
+            self._select(nas, x, codes, config, seed)
+            return self
         best = max(nas, key=lambda r: (r["accuracy"], -r["sample_id"]))
         self.best_architecture_ = best["trained_arch"]
         self.best_score_ = float(best["accuracy"])
-        self.best_epochs_ = int(best.get("best_epoch") or history["config"]["max_epochs"])
-        self._refit(X, codes, history["config"], best)
+        self.best_epochs_ = int(best.get("best_epoch") or config["max_epochs"])
+        self.rescored_ = None
+        self._refit(x, codes, config, best)
         return self
+
+    def _settings(self, config: dict) -> dict:
+        """The search's training settings for the refit and the re-scoring, in this process's torch threads."""
+        keras = _import_keras(config.get("keras_backend", "torch"))
+        settings = {k: config.get(k) for k in ("learning_rate", "batch_size", "max_epochs", "patience")}
+        if keras.backend.backend() == "torch":  # mlp_nas.training sets torch's threads: keep this process's
+            import torch
+
+            settings["threads"] = torch.get_num_threads()
+        return settings
+
+    def _select(self, nas: list[dict], x, codes, config: dict, seed: int) -> None:
+        """``top_k`` > 1: cross-validated re-scoring of the top ``k`` on X, then the pick's refit."""
+        from .selection import KerasFitter, select
+
+        fitter = KerasFitter(len(self.classes_), self._settings(config))
+        candidates = [{"arch": r["trained_arch"], "val_acc": r["accuracy"], "sample_id": r["sample_id"]} for r in nas]
+        sel = select(candidates, x, codes, fitter, k=self.top_k, folds=self.cv_folds, seed=seed, ensemble=False)
+        self.best_architecture_ = sel.pick["arch"]
+        self.best_score_ = float(sel.pick["val_acc"])
+        self.best_epochs_ = int(sel.pick["retrain_epochs"])
+        self.rescored_ = [{"sample_id": c["sample_id"], "search_rank": c["search_rank"], "val_accuracy": c["val_acc"],
+                           "cv_scores": c["cv_scores"], "cv_mean": c["cv_mean"], "retrain_epochs": c["retrain_epochs"],
+                           "architecture": c["arch"]} for c in sel.rescored]
+        self.model_ = sel.model
 
     def _seed(self) -> int:
         if isinstance(self.random_state, Integral) and 0 <= self.random_state < MAX_SEED:
@@ -258,23 +303,14 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
             exp_dir, _ = run_search(nas, None, port)
         return exp_dir
 
-    def _refit(self, X, codes, config: dict, best: dict) -> None:
+    def _refit(self, x, codes, config: dict, best: dict) -> None:
         """Train the chosen architecture from scratch on all of X for the epochs early stopping chose in the search,
         replaying the learning-rate schedule those epochs were measured under (as the report's final retrain does)."""
-        from sklearn.preprocessing import StandardScaler
-
-        self.scaler_ = StandardScaler().fit(X)
-        keras = _import_keras(config.get("keras_backend", "torch"))
         from .training import fit_fixed
 
-        settings = {k: config.get(k) for k in ("learning_rate", "batch_size")}
-        if keras.backend.backend() == "torch":  # fit_fixed sets torch's threads: keep this process's
-            import torch
-
-            settings["threads"] = torch.get_num_threads()
-        self.model_ = fit_fixed(self.best_architecture_, self.scaler_.transform(X).astype(np.float32), codes,
-                                len(self.classes_), self.best_epochs_, settings,
-                                trial_seed(config["seed"], best["sample_id"]), best.get("lr_curve"))
+        self.model_ = fit_fixed(self.best_architecture_, x, codes, len(self.classes_), self.best_epochs_,
+                                self._settings(config), trial_seed(config["seed"], best["sample_id"]),
+                                best.get("lr_curve"))
 
     # ----- prediction -----
     def predict_proba(self, X):

@@ -70,6 +70,7 @@ def test_clone_and_params_round_trip():
     (dict(mode="cloud"), "'mode' parameter of MLPNASClassifier must be a str among"),
     (dict(keras_backend="jax"), "'keras_backend' parameter of MLPNASClassifier must be a str among"),
     (dict(learning_rate=-1.0), "'learning_rate' parameter of MLPNASClassifier must be a float in the range (0.0, inf)"),
+    (dict(cv_folds=1), "'cv_folds' parameter of MLPNASClassifier must be an int in the range [2, inf)"),
     (dict(max_trials=6, archs_per_epoch=4), "max_trials=6 is not a multiple of archs_per_epoch=4"),
 ])
 def test_bad_parameters_are_rejected_in_fit_with_one_line(params, message):
@@ -129,6 +130,20 @@ def test_refit_replays_the_picks_epochs_and_learning_rate_schedule(monkeypatch):
     best = next(r for r in clf.search_results_ if r["architecture"] == describe(clf.best_architecture_))
     assert arch == clf.best_architecture_ and n_classes == 3 and epochs == clf.best_epochs_ == best["best_epoch"]
     assert lr_curve and len(lr_curve) >= epochs
+
+
+def test_top_k_rescoring_picks_the_best_cross_validated_architecture():
+    x, y = iris_strings()
+    params = {**TINY, "max_trials": 3, "archs_per_epoch": 3, "max_epochs": 3, "top_k": 2, "cv_folds": 2}
+    clf = MLPNASClassifier(**params).fit(x, y)
+    assert len(clf.rescored_) == 2 and all(len(r["cv_scores"]) == 2 for r in clf.rescored_)
+    pick = max(clf.rescored_, key=lambda r: (r["cv_mean"], -r["search_rank"]))
+    assert clf.best_architecture_ == pick["architecture"] and clf.best_epochs_ == pick["retrain_epochs"]
+    assert [r["search_rank"] for r in clf.rescored_] == [0, 1]
+    searched = sorted((r for r in clf.search_results_ if r["status"] == "done"), key=lambda r: -r["val_accuracy"])
+    assert clf.rescored_[0]["val_accuracy"] == searched[0]["val_accuracy"]
+    again = MLPNASClassifier(**params).fit(x, y)
+    assert again.rescored_ == clf.rescored_ and np.array_equal(again.predict_proba(x), clf.predict_proba(x))
 
 
 def test_grid_search_over_one_parameter_in_process():
