@@ -18,6 +18,8 @@ import json
 import logging
 import time
 
+import numpy as np
+
 from nas_data.files import atomic_write
 from nas_data.tabular import DatasetSpec, cached_split, read_split
 from nni_plumbing import labels
@@ -61,7 +63,7 @@ def validate_class_args(class_args: dict) -> None:
             raise ValueError(f"{name} must be a positive number, got {args[name]!r}")
     for name in ("predictor", "bigram_sharing", "sklearn_baseline", "warm_start", "train_tokens"):
         # "false" in a hand-written config is truthy; NumPy's bools (scikit-learn passes them on) are fine
-        if name in args and type(args[name]).__name__ not in ("bool", "bool_"):
+        if name in args and not isinstance(args[name], (bool, np.bool_)):
             raise ValueError(f"{name} must be true or false, got {args[name]!r}")
     TokenSpace(args.get("max_layers", MAX_LAYERS))
 

@@ -13,7 +13,7 @@ import torch
 from nni_spaces import make_space
 from strategies.supernet import Supernet, child_with_shared_weights
 from tests.test_search import TINY
-from tests.test_supernet import SMALL
+from tests.test_supernet import SMALL, scramble
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
 
@@ -31,14 +31,10 @@ def full_float32():
 def test_supernet_on_cuda_computes_and_differentiates_what_it_does_on_cpu(name):
     torch.manual_seed(0)
     space = make_space(name, **SMALL[name])
-    cpu = Supernet(space)
-    # Weights and batch-norm statistics far from their initial values, as test_supernet.py sets them. In eval mode
-    # the outputs grow large (up to 1e30, still finite), so they are compared relatively. A gentler start (weights
-    # N(0, 0.3)) made enas-micro's gradients ill-conditioned: float32 on the CPU, fast ops or not, was 3.7 % off
-    # float64 there, while in float64 the fast ops and PyTorch's agree to 1e-13.
-    with torch.no_grad():
-        for tensor in list(cpu.parameters()) + [b for b in cpu.buffers() if b.is_floating_point()]:
-            tensor.copy_(torch.rand_like(tensor) + 0.5)
+    # In eval mode the scrambled outputs grow large (up to 1e30, still finite), so they are compared relatively. A
+    # gentler start (weights N(0, 0.3)) made enas-micro's gradients ill-conditioned: float32 on the CPU, fast ops or
+    # not, was 3.7 % off float64 there, while in float64 the fast ops and PyTorch's agree to 1e-13.
+    cpu = scramble(Supernet(space))
     gpu = copy.deepcopy(cpu).cuda()
     x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
     for seed in range(3):

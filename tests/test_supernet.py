@@ -15,14 +15,19 @@ SMALL = {
 }
 
 
+def scramble(supernet: Supernet) -> Supernet:
+    """Weights and batch-norm statistics far from their initial values (uniform in [0.5, 1.5))."""
+    with torch.no_grad():
+        for tensor in list(supernet.parameters()) + [b for b in supernet.buffers() if b.is_floating_point()]:
+            tensor.copy_(torch.rand_like(tensor) + 0.5)
+    return supernet
+
+
 @pytest.mark.parametrize("name", list(SMALL))
 def test_sampled_path_equals_frozen_child_with_the_same_weights(name):
     torch.manual_seed(0)
     space = make_space(name, **SMALL[name])
-    supernet = Supernet(space)
-    with torch.no_grad():  # weights and batch-norm statistics far from their initial values
-        for tensor in list(supernet.parameters()) + [b for b in supernet.buffers() if b.is_floating_point()]:
-            tensor.copy_(torch.rand_like(tensor) + 0.5)
+    supernet = scramble(Supernet(space))
     x = torch.randn(4, 3, 32, 32)
     for seed in range(3):
         arch = space.sample(seed)
