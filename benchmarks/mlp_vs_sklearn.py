@@ -18,8 +18,9 @@ Six data sets (digits, wine, breast_cancer, iris, mnist1d, wine_quality), one st
 
 Each method's model is scored once on the test split. To make the full run affordable on 2 cores,
 the tuners are driven in-process (the same tuner classes and trial function, one trial at a time,
-no NNI manager; candidates train in one worker process on Keras's torch backend, as NNI's trials
-do, because the controller holds this process's Keras on TensorFlow); the default experiment
+no NNI manager; candidates train in one worker process, because the controller holds this process's
+Keras on TensorFlow; the worker's Keras runs on torch, as NNI's trials do, except on mnist1d and
+wine_quality, where TensorFlow with 32 steps per call is 1.7-2x faster); the default experiment
 (``python -m mlp_nas run``) stays a real NNI experiment. Small test splits: data sets whose test
 split has fewer than 50 examples (iris 23, wine 27) are run on twice as many repeated stratified
 splits (seeds), so their mean rests on ~250 test predictions per method.
@@ -68,6 +69,10 @@ LABELS = {"nas": "MLP NAS (controller)", "random": "MLP NAS (uniform sampler)", 
           "nni_tpe": "NNI TPE", "nni_evolution": "NNI Evolution", "nas_ensemble": "MLP NAS top-k ensemble",
           "sklearn_default": "sklearn default", "sklearn_tpe": "sklearn + NNI TPE", "hist_gb": "HistGradientBoosting"}
 SMALL_TEST = 50
+# Keras's backend for the candidates (every Keras row of a data set uses the same): TensorFlow, 32 steps per
+# call, is 1.7-2x faster where an epoch has many steps, and slower where it has few (measured 2026-12-05,
+# docs/mlp_nas.md); torch elsewhere, as in the first four data sets' runs.
+KERAS_BACKEND_FOR = {"mnist1d": "tensorflow", "wine_quality": "tensorflow"}
 
 
 def spec_of(name: str):
@@ -87,21 +92,28 @@ def seeds_for(name: str, seeds: list[int], test_size: int) -> list[int]:
 
 
 # ----- one trial, one search -----
-def train_settings(args) -> dict:
+def backend_for(name: str, args) -> str:
+    """Keras's backend for the candidates of data set ``name``: ``--keras-backend``, or per data set."""
+    return KERAS_BACKEND_FOR.get(name, "torch") if args.keras_backend == "auto" else args.keras_backend
+
+
+def train_settings(args, backend: str = "torch") -> dict:
     return {"max_epochs": args.max_epochs, "patience": args.patience, "batch_size": 64, "learning_rate": 1e-3,
-            "threads": 1, "keras_backend": "torch"}
+            "threads": 1, "keras_backend": backend}
 
 
-class TorchWorker:
-    """Keras candidates train in one worker process on Keras's torch backend (the controller in this process
-    needs TensorFlow, whose per-model graph tracing costs seconds per candidate); one worker keeps
-    the machine's CPU use to one core per benchmark process. It keeps the final models by key."""
+class KerasWorker:
+    """Keras candidates train in one worker process, on ``backend`` (the controller in this process has Keras
+    on TensorFlow, which a torch backend cannot join); one worker keeps the machine's CPU use to one core per
+    benchmark process. It keeps the final models by key."""
 
-    def __init__(self):
+    def __init__(self, backend: str = "torch"):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+        self.backend = backend
+        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                                        initargs=(backend,))
 
     def call(self, fn, *args):
         return self.pool.submit(fn, *args).result()
@@ -113,8 +125,8 @@ class TorchWorker:
 _MODELS: dict = {}
 
 
-def _worker_init():
-    os.environ["KERAS_BACKEND"] = "torch"
+def _worker_init(backend: str):
+    os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(ROOT))
 
@@ -125,9 +137,11 @@ def _trial_job(arch, seed, arrays, n_classes, settings):
     from mlp_nas.trial import train_keras
 
     split = SimpleNamespace(**arrays, n_classes=n_classes)
+    import keras
+
     result = train_keras({"arch": arch, "seed": seed, "train": settings}, split, lambda acc: None)
     result.pop("train_start", None)
-    return {**result, "arch": arch}
+    return {**result, "arch": arch, "keras_backend": keras.backend.backend()}
 
 
 def _fold_job(cand, arrays, n_classes, settings, seed):
@@ -150,9 +164,9 @@ def _proba_job(key, x, n_classes):
 
 
 class WorkerFitter:
-    """``mlp_nas.selection.KerasFitter`` run in the :class:`TorchWorker`; a final model is a key there."""
+    """``mlp_nas.selection.KerasFitter`` run in the :class:`KerasWorker`; a final model is a key there."""
 
-    def __init__(self, worker: TorchWorker, n_classes: int, settings: dict):
+    def __init__(self, worker: KerasWorker, n_classes: int, settings: dict):
         self.worker, self.n_classes, self.settings, self._n = worker, n_classes, settings, 0
 
     def fold(self, cand, x_tr, y_tr, x_es, y_es, x_ev, y_ev, seed):
@@ -167,7 +181,7 @@ class WorkerFitter:
         return self.worker.call(_proba_job, key, x, self.n_classes)
 
 
-def keras_trial(worker: TorchWorker, arch: dict, seed: int, split, settings: dict) -> dict:
+def keras_trial(worker: KerasWorker, arch: dict, seed: int, split, settings: dict) -> dict:
     """The NAS trial's own training function (``mlp_nas.trial.train_keras``) on one candidate, in the worker."""
     arrays = {k: getattr(split, k) for k in ("x_train", "y_train", "x_val", "y_val")}
     return worker.call(_trial_job, arch, seed, arrays, split.n_classes, settings)
@@ -220,9 +234,9 @@ def tpe_tuner(seed: int, budget: int, space: dict):
     return tuner
 
 
-def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: TorchWorker) -> list[dict]:
+def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: KerasWorker) -> list[dict]:
     """One search over the MLP token space; returns every candidate as {arch, val_acc, ...}."""
-    settings = train_settings(args)
+    settings = train_settings(args, worker.backend)
     budget = search_budget(args)
     if method in ("nas", "random"):
         from mlp_nas.tuner import MLPNASTuner
@@ -312,8 +326,9 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
             f.write(line + "\n")
         print(f"{name} seed {seed} {method}: test {test_acc:.4f} ({search_s:.0f} s)", flush=True)
 
-    worker = TorchWorker()
-    fitter = WorkerFitter(worker, split.n_classes, {k: v for k, v in train_settings(args).items() if k != "keras_backend"})
+    worker = KerasWorker(backend_for(name, args))
+    fitter = WorkerFitter(worker, split.n_classes,
+                          {k: v for k, v in train_settings(args, worker.backend).items() if k != "keras_backend"})
     with tempfile.TemporaryDirectory(prefix="mlp_bench_") as tmp:
         for method in TOKEN_SEARCHES:
             if method in done and (method != "nas" or "nas_ensemble" in done):
@@ -327,14 +342,14 @@ def run_dataset_seed(name: str, seed: int, args, done: set, log: Path) -> None:
             pick = sel.pick
             extra = {"val_acc": pick["val_acc"], "cv_mean": pick["cv_mean"], "retrain_epochs": pick["retrain_epochs"],
                      "arch": pick["arch"], "details": describe(pick["arch"]), "search_only_s": searched,
-                     "candidates": len(cands), "rescored": [{k: c[k] for k in ("val_acc", "cv_mean", "arch")}
-                                                            for c in sel.rescored]}
+                     "candidates": len(cands), "keras_backend": worker.backend,
+                     "rescored": [{k: c[k] for k in ("val_acc", "cv_mean", "arch")} for c in sel.rescored]}
             if method == "nni_tpe":
                 extra["tpe_startup"] = tpe_startup(search_budget(args))
             write(method, sel.test_accuracy(split.x_test, split.y_test), total, **extra)
             if method == "nas":
                 write("nas_ensemble", sel.ensemble_accuracy(split.x_test, split.y_test), total,
-                      members=len(sel.ensemble))
+                      members=len(sel.ensemble), keras_backend=worker.backend)
         with threadpool_limits(1):
             if "sklearn_default" not in done:
                 started = time.time()
@@ -499,6 +514,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=20)
     parser.add_argument("--top-k", type=int, default=5, help="candidates re-scored by cross-validation")
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--keras-backend", default="auto", choices=["auto", "torch", "tensorflow"],
+                        help="Keras's backend for the candidates; auto: TensorFlow on mnist1d and wine_quality, "
+                             "torch on the others (the faster on each, measured)")
     parser.add_argument("--methods", nargs="*", default=METHODS, choices=METHODS,
                         help="run only these rows (e.g. to split the benchmark over two processes sharing --out)")
     parser.add_argument("--jobs", type=int, default=1,

@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sampler", choices=["controller", "random"])
     run.add_argument("--controller-epochs", type=int)
     run.add_argument("--archs-per-epoch", type=int)
+    run.add_argument("--halving-rungs", type=int, help="successive-halving rungs in each controller epoch (1: off; "
+                                                       "the config's halving_eta, 3, sets the reduction)")
     run.add_argument("--concurrency", type=int, help="trialConcurrency of both experiments")
     run.add_argument("--port", type=int, default=8080, help="web UI port (default 8080)")
     run.add_argument("--out", default=str(ROOT / "results"), help="folder for the report (default results/)")
@@ -49,7 +51,7 @@ def _check_run_args(args) -> None:
     """Flags that cannot work, as one ``ValueError`` line, before any config, data or NNI is touched."""
     if not 1 <= args.port <= 65535:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
-    for flag in ("controller_epochs", "archs_per_epoch", "concurrency"):
+    for flag in ("controller_epochs", "archs_per_epoch", "concurrency", "halving_rungs"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
@@ -89,7 +91,7 @@ def run(args) -> int:
     from .launch import build_configs, run_search
 
     overrides = {k: getattr(args, k) for k in ("dataset", "label", "drop", "seed", "sampler", "controller_epochs",
-                                               "archs_per_epoch") if getattr(args, k) is not None}
+                                               "archs_per_epoch", "halving_rungs") if getattr(args, k) is not None}
     nas, tpe = build_configs(args.config, None if args.no_tpe else args.tpe_config, args.concurrency, **overrides)
     nas_dir, tpe_dir = run_search(nas, tpe, args.port)
     return _report(nas_dir, tpe_dir, args.out)

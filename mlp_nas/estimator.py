@@ -29,6 +29,8 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from nni_plumbing.checks import trial_seed
 
+from .halving import best_evidence, trials_per_epoch
+
 _logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "nni_config.yml"
@@ -43,7 +45,8 @@ _TUNER_ARGS = {
     "learning_rate": "learning_rate", "keras_backend": "keras_backend", "trial_threads": "trial_threads",
     "sklearn_baseline": "sklearn_baseline", "lstm_units": "lstm_units", "controller_lr": "controller_lr",
     "entropy_weight": "entropy_weight", "baseline_decay": "baseline_decay", "predictor": "predictor",
-    "bigram_sharing": "bigram_sharing", "train_tokens": "train_tokens",
+    "bigram_sharing": "bigram_sharing", "train_tokens": "train_tokens", "halving_rungs": "halving_rungs",
+    "halving_eta": "halving_eta",
 }
 
 
@@ -109,6 +112,11 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
     max_epochs, patience, batch_size, learning_rate, trial_threads, keras_backend
         Each trial's training (Adam; early stopping on validation loss, best weights restored; the learning rate
         halved on plateaus) and the refit's.
+    halving_rungs, halving_eta : int or None
+        Successive halving inside each controller epoch: the epoch's architectures train for
+        ``max_epochs / halving_eta ** (halving_rungs - 1)`` epochs, the best ``1 / halving_eta`` of them again
+        ``halving_eta`` times longer, up to ``max_epochs`` (``max_trials`` counts architectures, not these
+        re-trainings). None: ``nni_config.yml``'s value (1 rung: every architecture trains up to ``max_epochs``).
     top_k : int
         1: the pick is the best validation score of the search. k > 1: the top ``k`` distinct architectures are
         re-scored by ``cv_folds``-fold cross-validation on X (each fold early-stopping on part of its training
@@ -148,6 +156,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         "predictor": ["boolean", None],
         "bigram_sharing": ["boolean", None],
         "train_tokens": ["boolean", None],
+        "halving_rungs": [Interval(Integral, 1, None, closed="left"), None],
+        "halving_eta": [Interval(Integral, 2, None, closed="left"), None],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "cv_folds": [Interval(Integral, 2, None, closed="left")],
         "mode": [StrOptions({"nni", "in_process"})],
@@ -159,7 +169,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
                  archs_per_epoch=None, max_layers=None, max_epochs=None, patience=None, batch_size=None,
                  learning_rate=None, trial_threads=None, keras_backend=None, sklearn_baseline=None, lstm_units=None,
                  controller_lr=None, entropy_weight=None, baseline_decay=None, predictor=None, bigram_sharing=None,
-                 train_tokens=None, top_k=1, cv_folds=3, mode="nni", working_dir=None, verbose=1):
+                 train_tokens=None, halving_rungs=None, halving_eta=None, top_k=1, cv_folds=3, mode="nni",
+                 working_dir=None, verbose=1):
         self.max_trials = max_trials
         self.concurrency = concurrency
         self.sampler = sampler
@@ -181,6 +192,8 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         self.predictor = predictor
         self.bigram_sharing = bigram_sharing
         self.train_tokens = train_tokens
+        self.halving_rungs = halving_rungs
+        self.halving_eta = halving_eta
         self.top_k = top_k
         self.cv_folds = cv_folds
         self.mode = mode
@@ -227,7 +240,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         if self.top_k > 1:
             self._select(nas, x, codes, config, seed)
             return self
-        best = max(nas, key=lambda r: (r["accuracy"], -r["sample_id"]))
+        best = best_evidence(nas)[0]  # the best score at the highest fidelity (halving); ties: the earlier sample
         self.best_architecture_ = best["trained_arch"]
         self.best_score_ = float(best["accuracy"])
         self.best_epochs_ = int(best.get("best_epoch") or config["max_epochs"])
@@ -247,11 +260,11 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
 
     def _select(self, nas: list[dict], x, codes, config: dict, seed: int) -> None:
         """``top_k`` > 1: cross-validated re-scoring of the top ``k`` on X, then the pick's refit."""
-        from .selection import KerasFitter, select
+        from .selection import KerasFitter, search_candidates, select
 
         fitter = KerasFitter(len(self.classes_), self._settings(config))
-        candidates = [{"arch": r["trained_arch"], "val_acc": r["accuracy"], "sample_id": r["sample_id"]} for r in nas]
-        sel = select(candidates, x, codes, fitter, k=self.top_k, folds=self.cv_folds, seed=seed, ensemble=False)
+        sel = select(search_candidates(nas), x, codes, fitter, k=self.top_k, folds=self.cv_folds, seed=seed,
+                     ensemble=False)
         self.best_architecture_ = sel.pick["arch"]
         self.best_score_ = float(sel.pick["val_acc"])
         self.best_epochs_ = int(sel.pick["retrain_epochs"])
@@ -386,6 +399,7 @@ def _result_row(record: dict) -> dict:
             "architecture": describe(arch) if arch else "sklearn MLPClassifier (defaults)",
             "layers": arch["layers"] if arch else None, "train": arch.get("train") if arch else None,
             "settings": record.get("settings"), "n_params": record.get("n_params"),
+            "rung": record.get("rung"), "max_epochs": record.get("max_epochs"),
             "best_epoch": record.get("best_epoch"), "train_s": record.get("train_s"),
             "parameter_id": record.get("parameter_id"), "trial_job_id": record.get("trial_job_id")}
 
@@ -424,7 +438,8 @@ def _search_in_process(class_args: dict, exp_dir: Path, verbose: int) -> Path:
     tuner.update_search_space({})
     ready: list[tuple[int, dict]] = []
     config = tuner.config
-    total = config["controller_epochs"] * config["archs_per_epoch"] + int(config["sklearn_baseline"])
+    per_epoch = trials_per_epoch(config["archs_per_epoch"], config["halving_rungs"], config["halving_eta"])
+    total = config["controller_epochs"] * per_epoch + int(config["sklearn_baseline"])
     progress = Progress("mlp-nas (in process)", total, stream=sys.stderr) if verbose else None
     next_id, held, done, failed, best = 0, False, 0, 0, None
 

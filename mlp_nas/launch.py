@@ -10,6 +10,7 @@ from pathlib import Path
 from nas_data.tabular import DatasetSpec, load_xy
 from nni_plumbing.experiments import ConfigError, experiment_dir, load_config, run_experiment, user_path
 
+from .halving import trials_per_epoch
 from .tuner import TRIAL_PRELOAD, validate_class_args
 
 
@@ -26,8 +27,10 @@ def build_configs(nas_path, tpe_path=None, concurrency: int | None = None, **cla
         args["dataset"] = user_path(spec.name)
         spec = DatasetSpec.parse(args["dataset"], spec.label, spec.drop)
     load_xy(spec)  # bad data fails here, with one line, before NNI starts
-    n_archs = args.get("controller_epochs", 10) * args.get("archs_per_epoch", 10)
-    nas.max_trial_number = n_archs + int(args.get("sklearn_baseline", True))
+    epochs, per_epoch = args.get("controller_epochs", 10), args.get("archs_per_epoch", 10)
+    n_archs = epochs * per_epoch  # TPE's budget: as many MLPClassifier configurations as sampled architectures
+    per_epoch_trials = trials_per_epoch(per_epoch, args.get("halving_rungs", 1), args.get("halving_eta", 3))
+    nas.max_trial_number = epochs * per_epoch_trials + int(args.get("sklearn_baseline", True))
     if concurrency is not None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")

@@ -21,6 +21,7 @@ from nas_data.files import atomic_write
 from nas_data.tabular import DatasetSpec, load_split, read_split
 from nni_plumbing.experiments import final_results, trial_span_s
 
+from .halving import best_evidence
 from .space import describe
 from .tuner import HISTORY_FILE
 
@@ -53,11 +54,10 @@ def select_pick(records: list[dict], config: dict, split, top_k: int = TOP_K, fo
     """Re-score the top ``top_k`` records by ``folds``-fold CV on train+validation and retrain the pick
     (``mlp_nas.selection``); the test split is not handed over."""
     os.environ.setdefault("KERAS_BACKEND", config.get("keras_backend", "torch"))
-    from .selection import KerasFitter, select_from_split
+    from .selection import KerasFitter, search_candidates, select_from_split
 
-    cands = [{"arch": r["trained_arch"], "val_acc": r["accuracy"], "sample_id": r["sample_id"]} for r in records]
-    return select_from_split(cands, split, KerasFitter(split.n_classes, training_settings(config)), k=top_k, folds=folds,
-                             seed=config["seed"])
+    return select_from_split(search_candidates(records), split, KerasFitter(split.n_classes, training_settings(config)),
+                             k=top_k, folds=folds, seed=config["seed"])
 
 
 def trial_timing(records: list[dict]) -> dict:
@@ -80,8 +80,7 @@ def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None =
     config, split = history["config"], split_of(history)
     x_fit, y_fit = split.train_val()
     samples = history["samples"]
-    nas = sorted((r for r in samples if r["method"] != "sklearn_default" and r["status"] == "done"),
-                 key=lambda r: -r["accuracy"])
+    nas = [r for r in samples if r["method"] != "sklearn_default" and r["status"] == "done"]
     if not nas:
         raise RuntimeError(f"experiment {Path(nas_dir).name} has no successful architecture trial yet")
     sel = select_pick(nas, config, split, top_k, folds)
@@ -115,7 +114,7 @@ def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None =
             "rescored": [{k: c[k] for k in ("sample_id", "val_acc", "cv_mean", "cv_std", "cv_best_epochs",
                                             "retrain_epochs", "arch")} for c in sel.rescored],
             "top": [{"sample_id": r["sample_id"], "epoch": r["epoch"], "val_acc": r["accuracy"],
-                     "arch": r["trained_arch"]} for r in nas[:5]],
+                     "arch": r["trained_arch"], "max_epochs": r.get("max_epochs")} for r in best_evidence(nas)[:5]],
             "epochs": history["epochs"], "mixups": history["mixups"],
             "timing": {"nas": trial_timing(nas), "tpe": trial_timing(tpe_results)},
             "accuracy_by_epoch": _by_epoch(nas)}
@@ -124,7 +123,8 @@ def build_report(nas_dir: str | os.PathLike, tpe_dir: str | os.PathLike | None =
 def _by_epoch(records: list[dict]) -> dict:
     out: dict[int, list[float]] = {}
     for r in records:
-        out.setdefault(r["epoch"], []).append(r["accuracy"])
+        if r.get("rung", 0) == 0:  # with successive halving, the first rung: every candidate at the same budget
+            out.setdefault(r["epoch"], []).append(r["accuracy"])
     return {str(k): v for k, v in sorted(out.items())}
 
 

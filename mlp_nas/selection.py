@@ -68,10 +68,21 @@ class Selection:
         return float(np.mean(p.argmax(axis=1) == y_test))
 
 
+def search_candidates(records: list[dict]) -> list[dict]:
+    """A search's finished records as :func:`select`'s candidates, best first: each architecture once, at the
+    highest fidelity it trained (successive halving, ``mlp_nas.halving``), ranked by that fidelity's score."""
+    from .halving import best_evidence
+
+    return [{"arch": r["trained_arch"], "val_acc": r["accuracy"], "sample_id": r["sample_id"],
+             "fidelity": r.get("max_epochs") or 0} for r in best_evidence(records)]
+
+
 def top_distinct(candidates: list[dict], k: int, key: str = "val_acc") -> list[dict]:
-    """The ``k`` best candidates by search score, one per distinct architecture (first seen wins ties)."""
+    """The ``k`` best candidates by search score, one per distinct architecture (first seen wins ties). A
+    ``fidelity`` (epochs trained, under successive halving) ranks first: scores of different fidelities are
+    not comparable."""
     seen, out = set(), []
-    for cand in sorted(candidates, key=lambda c: -c[key]):
+    for cand in sorted(candidates, key=lambda c: (-c.get("fidelity", 0), -c[key])):
         ident = json.dumps(cand["arch"], sort_keys=True)
         if ident not in seen:
             seen.add(ident)

@@ -40,6 +40,14 @@ def set_threads_and_seed(threads: int, seed: int):
         import torch
 
         torch.set_num_threads(int(threads))
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:  # possible only before TensorFlow's runtime starts: the first candidate of a process sets it
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        except RuntimeError:
+            pass
     keras.utils.set_random_seed(int(seed))
     return keras
 

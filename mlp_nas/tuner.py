@@ -11,6 +11,11 @@ when NNI has ended every trial of it, so a crashed trial or one that reports NaN
 The bookkeeping every tuner shares (results under what the trial trained, failures, held requests,
 JSON state, resume, warm server) is ``nni_plumbing.tuner_base.TunerBase``; this module keeps only the
 controller epochs. ``mlp_nas_history.json`` beside the state is what the report reads.
+
+``halving_rungs`` > 1 runs successive halving inside each controller epoch (``mlp_nas.halving``): the epoch's
+candidates train for a fraction of ``max_epochs``, the best third (``halving_eta``) again for three times as
+long, and so on up to ``max_epochs``; a rung is complete when NNI has ended every trial of it. The policy updates
+once per controller epoch, after its last rung, rewarding each candidate by its place in the epoch's tournament.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from nas_data.tabular import DatasetSpec, cached_split, read_split
 from nni_plumbing import labels
 from nni_plumbing.tuner_base import RESULT_GRACE_S, TunerBase, positive_int, reports_errors, trial_seed
 
+from .halving import promote, rung_budgets, survivors, tournament_rewards
 from .space import MAX_LAYERS, TokenSpace
 
 _logger = logging.getLogger(__name__)
@@ -52,9 +58,19 @@ def validate_class_args(class_args: dict) -> None:
     if args.get("sampler", "controller") not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {args['sampler']!r}")
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "batch_size", "trial_threads",
-                 "lstm_units"):
+                 "lstm_units", "halving_rungs"):
         if name in args:
             positive_int(name, args[name])
+    eta = args.get("halving_eta", 3)
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ValueError(f"halving_eta must be an integer of at least 2, got {eta!r}")
+    rungs = args.get("halving_rungs", 1)
+    budgets = rung_budgets(args.get("max_epochs", 10), rungs, eta)
+    if len(set(budgets)) < rungs:
+        least = next(m for m in range(1, eta ** rungs + 1) if len(set(rung_budgets(m, rungs, eta))) == rungs)
+        raise ValueError(f"halving_rungs={rungs} with halving_eta={eta} needs max_epochs >= {least} so that "
+                         f"every rung trains longer than the one before (rung budgets {budgets}); lower halving_rungs "
+                         f"or raise max_epochs")
     seed = args.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -75,6 +91,8 @@ class MLPNASTuner(TunerBase):
     ``train_tokens``: the sampler also picks each candidate's learning rate, L2 and batch size
     (``mlp_nas.space.TRAIN_CHOICES``); they replace the ``learning_rate`` and ``batch_size`` classArgs for that
     candidate (L2 has no classArg: 0 without the tokens).
+    ``halving_rungs`` / ``halving_eta``: successive halving inside each controller epoch (``mlp_nas.halving``);
+    1 rung (the default) trains every candidate up to ``max_epochs``.
     """
 
     STATE_FILE = STATE_FILE
@@ -86,7 +104,8 @@ class MLPNASTuner(TunerBase):
                  entropy_weight: float = 1e-3, baseline_decay: float = 0.9, predictor: bool = False,
                  bigram_sharing: bool = False, sklearn_baseline: bool = True, max_epochs: int = 10,
                  patience: int = 3, batch_size: int = 64, learning_rate: float = 1e-3, trial_threads: int = 1,
-                 keras_backend: str = "torch", warm_start: bool = True, train_tokens: bool = False):
+                 keras_backend: str = "torch", warm_start: bool = True, train_tokens: bool = False,
+                 halving_rungs: int = 1, halving_eta: int = 3):
         validate_class_args(locals())
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
@@ -98,6 +117,8 @@ class MLPNASTuner(TunerBase):
         self._generation: set[int] = set()  # parameter ids of the trials the current epoch waits for
         self._ended: set[int] = set()
         self.epoch = 0
+        self.rung = 0  # the halving rung the current epoch is training
+        self.budgets = rung_budgets(max_epochs, halving_rungs, halving_eta)
         self.epoch_stats: list[dict] = []
         self.finished = False
         self.started_at = time.time()
@@ -132,14 +153,15 @@ class MLPNASTuner(TunerBase):
         self._start_epoch()
 
     # ----- sampling -----
-    def _sample(self, method: str, arch: dict | None) -> int:
+    def _sample(self, method: str, arch: dict | None, promoted_from: int | None = None) -> int:
         sid = self.next_sample_id
         c = self.config
         epoch = None if arch is None else self.epoch
         params = {
             "method": method, "sample_id": sid, "epoch": epoch, "arch": arch, "seed": trial_seed(c["seed"], sid),
             "data": {**self.spec.as_dict(), "seed": c["seed"], "cache": self.split_path},
-            "train": {"max_epochs": c["max_epochs"], "patience": c["patience"], "batch_size": c["batch_size"],
+            "train": {"max_epochs": c["max_epochs"] if arch is None else self.budgets[self.rung],
+                      "patience": c["patience"], "batch_size": c["batch_size"],
                       "learning_rate": c["learning_rate"], "threads": c["trial_threads"],
                       "keras_backend": c["keras_backend"],
                       "bigram_dir": str(self.dir.parent / "bigram_weights") if c["bigram_sharing"] else None},
@@ -149,9 +171,14 @@ class MLPNASTuner(TunerBase):
         # flat, readable entries for NNI's trial table and hyper-parameter view (the trial ignores them)
         shape = getattr(self, "_shape", (None, None))
         params.update(labels.mlp(arch, *shape) if arch is not None else {labels.ARCH_KEY: "sklearn MLPClassifier default"})
-        return self._add_record(params, sid, method=method, epoch=epoch, arch=arch)
+        fields = {"method": method, "epoch": epoch, "arch": arch}
+        if arch is not None and c["halving_rungs"] > 1:
+            params.update(rung=self.rung, promoted_from=promoted_from)
+            fields.update(rung=self.rung, promoted_from=promoted_from)
+        return self._add_record(params, sid, **fields)
 
     def _start_epoch(self) -> None:
+        self.rung = 0
         for tokens in self.policy.sample(self.config["archs_per_epoch"]):
             self._queue.append(self._sample(self.config["sampler"], self.space.from_tokens(tokens)))
 
@@ -174,44 +201,71 @@ class MLPNASTuner(TunerBase):
                       trained_arch=reported.get("arch", record["arch"]))
 
     def _after_result(self, parameter_id: int) -> None:
-        self._maybe_finish_epoch(wait=False)
+        self._maybe_finish_rung(wait=False)
 
     def _on_end(self, parameter_id: int, success: bool) -> None:
         self._ended.add(parameter_id)
-        self._maybe_finish_epoch(wait=True)
+        self._maybe_finish_rung(wait=True)
 
     def _outcomes(self) -> int:
         """Trials of the epoch whose result (or failure) is in."""
         return sum(1 for p in self._generation
                    if self._result_count.get(p) or self.records[self._issued[p]]["status"] not in ("running",))
 
-    def _maybe_finish_epoch(self, wait: bool) -> None:
-        """Update the policy once every trial of the epoch has ended (lock held)."""
+    def _maybe_finish_rung(self, wait: bool) -> None:
+        """Promote (or update the policy) once every trial of the rung has ended (lock held)."""
         if self.finished or self._queue or self._requeue or not self._generation or not self._generation <= self._ended:
             return
         deadline = time.time() + RESULT_GRACE_S
         while wait and self._outcomes() < len(self._generation) and time.time() < deadline:
             self._lock.wait(0.2)  # a result NNI already sent may still be in the other queue
         if self.finished or not self._generation <= self._ended or self._queue or self._requeue:
-            return  # another thread finished the epoch while this one waited
+            return  # another thread finished the rung while this one waited
+        self._finish_rung()
+
+    def _finish_rung(self) -> None:
+        """Promote the rung's best to the next rung, or after the last rung end the epoch (lock held)."""
+        for pid in self._generation:
+            self._end(pid, True)  # ended without a result: failed
+        self._generation, self._ended = set(), set()
+        c = self.config
+        if self.rung + 1 < c["halving_rungs"]:
+            done = [r for r in self.records.values()
+                    if r["epoch"] == self.epoch and r.get("rung", 0) == self.rung and r["status"] == "done"]
+            keep = promote(done, survivors(c["archs_per_epoch"], c["halving_rungs"], c["halving_eta"])[self.rung + 1])
+            if keep:
+                self.rung += 1
+                for record in keep:
+                    self._queue.append(self._sample(c["sampler"], record["trained_arch"], record["sample_id"]))
+                _logger.info("controller epoch %d: rung %d trains %d candidates for %d epochs", self.epoch, self.rung,
+                             len(keep), self.budgets[self.rung])
+                return
         self._finish_epoch()
 
     def _finish_epoch(self) -> None:
-        """Update the policy from the epoch's results and sample the next epoch (lock held)."""
-        for pid in self._generation:
-            self._end(pid, True)  # ended without a result: failed
-        done = [r for r in self.records.values() if r["epoch"] == self.epoch and r["status"] == "done"]
+        """Update the policy from the epoch's results and sample the next epoch (lock held).
+
+        The reward is the validation accuracy; with halving it is the candidate's place in the epoch's
+        tournament (``mlp_nas.halving.tournament_rewards``), and the epoch's statistics are those of the
+        first rung, where every candidate trained the same budget."""
+        mine = [r for r in self.records.values() if r["epoch"] == self.epoch and r["status"] == "done"]
+        done = [r for r in mine if r.get("rung", 0) == 0]
         stats = {"epoch": self.epoch, "n_results": len(done),
                  "mean_reward": sum(r["accuracy"] for r in done) / len(done) if done else None,
                  "max_reward": max((r["accuracy"] for r in done), default=None),
                  "wall_s": time.time() - self.started_at}
+        if self.config["halving_rungs"] > 1:
+            top = [r for r in mine if r.get("rung", 0) == self.rung]
+            stats.update(rungs_trained=self.rung + 1, top_rung_best=max((r["accuracy"] for r in top), default=None))
         if done:
             tokens = [self.space.to_tokens(r["trained_arch"]) for r in done]
             accs = [r["accuracy"] for r in done]
-            stats.update(self.policy.update(tokens, accs, accs))
+            rewards = accs
+            if self.config["halving_rungs"] > 1:
+                rewards = tournament_rewards(done, [r for r in mine if r.get("rung", 0) > 0])
+            stats.update(self.policy.update(tokens, rewards, accs))
         self.epoch_stats.append(stats)
         _logger.info("controller epoch %d: %s", self.epoch, stats)
-        self._generation, self._ended = set(), set()
         self.epoch += 1
         if self.epoch >= self.config["controller_epochs"]:
             self.finished = True
@@ -232,12 +286,13 @@ class MLPNASTuner(TunerBase):
         super()._save()
 
     def _own_state(self) -> dict:
-        return {"policy": self.policy.state(), "epoch": self.epoch, "epoch_stats": self.epoch_stats,
+        return {"policy": self.policy.state(), "epoch": self.epoch, "rung": self.rung, "epoch_stats": self.epoch_stats,
                 "queue": list(self._queue)}
 
     def _load_own_state(self, state: dict) -> None:
         self.policy.load_state(state["policy"])
         self.epoch, self.epoch_stats, self.finished = state["epoch"], state["epoch_stats"], state["finished"]
+        self.rung = state.get("rung", 0)
         self._queue = list(state["queue"])
         # The epoch now waits only for the trials NNI re-runs (added by the base's reconciliation) and the
         # samples handed out again; results that came in before the stop are already in the records.
@@ -245,7 +300,7 @@ class MLPNASTuner(TunerBase):
 
     def _after_resume(self) -> None:
         if not (self.finished or self._queue or self._requeue or self._generation):
-            self._finish_epoch()  # stopped after the epoch's last result, before its update
+            self._finish_rung()  # stopped after the rung's last result, before its promotion or update
 
     def _on_search_space(self, search_space) -> None:
         pass  # nnictl's search space is not used: the token space is fixed by classArgs

@@ -28,6 +28,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def restore_nni_dispatcher(monkeypatch):
+    """load_checkpoint patches NNI's dispatcher for resuming (nni_plumbing/resume.py); undo it after the test."""
+    from nni.runtime import msg_dispatcher
+
+    monkeypatch.setattr(msg_dispatcher, "_create_parameter_id", msg_dispatcher._create_parameter_id)
+    monkeypatch.setattr(msg_dispatcher, "_next_parameter_id", msg_dispatcher._next_parameter_id)
+    for name in ("is_created_in_previous_exp", "handle_add_customized_trial"):
+        monkeypatch.setattr(msg_dispatcher.MsgDispatcher, name, getattr(msg_dispatcher.MsgDispatcher, name))
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     """Split caches go to the test's own folder."""

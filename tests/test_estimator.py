@@ -146,6 +146,22 @@ def test_top_k_rescoring_picks_the_best_cross_validated_architecture():
     assert again.rescored_ == clf.rescored_ and np.array_equal(again.predict_proba(x), clf.predict_proba(x))
 
 
+def test_successive_halving_in_process_picks_from_the_full_budget_rung():
+    """``halving_rungs=2``: four architectures for 2 epochs, the best two again for 4; the pick and the re-scoring
+    rank the full-budget results first (scores of different budgets are not comparable)."""
+    x, y = iris_strings()
+    params = {**TINY, "max_trials": 4, "archs_per_epoch": 4, "max_epochs": 4, "halving_rungs": 2, "halving_eta": 2}
+    clf = MLPNASClassifier(**params).fit(x, y)
+    rows = clf.search_results_
+    assert [(r["rung"], r["max_epochs"]) for r in rows] == [(0, 2)] * 4 + [(1, 4)] * 2
+    first = sorted(rows[:4], key=lambda r: (-r["val_accuracy"], r["sample_id"]))
+    assert {r["architecture"] for r in rows[4:]} == {r["architecture"] for r in first[:2]}  # the best two promoted
+    assert clf.best_score_ == max(r["val_accuracy"] for r in rows[4:])
+    assert describe(clf.best_architecture_) in {r["architecture"] for r in rows[4:]}
+    rescored = MLPNASClassifier(**params, top_k=2, cv_folds=2).fit(x, y).rescored_
+    assert {describe(r["architecture"]) for r in rescored} == {r["architecture"] for r in rows[4:]}
+
+
 def test_grid_search_over_one_parameter_in_process():
     x, y = iris_strings()
     grid = GridSearchCV(MLPNASClassifier(**TINY), {"max_epochs": [1, 3]}, cv=2).fit(x, y)

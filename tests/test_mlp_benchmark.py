@@ -63,6 +63,24 @@ def test_small_test_splits_get_repeated_splits():
     assert bench.seeds_for("digits", [0, 1, 2, 3, 4], 270) == [0, 1, 2, 3, 4]
 
 
+def test_the_worker_trains_on_the_data_sets_backend():
+    from types import SimpleNamespace
+
+    from nas_data.tabular import load_split
+
+    args = SimpleNamespace(keras_backend="auto", max_epochs=3, patience=2)
+    assert [bench.backend_for(n, args) for n in ("mnist1d", "wine_quality", "digits")] == ["tensorflow", "tensorflow",
+                                                                                             "torch"]
+    assert bench.backend_for("mnist1d", SimpleNamespace(keras_backend="torch")) == "torch"
+    split = load_split(bench.spec_of("iris"), 0)
+    worker = bench.KerasWorker("tensorflow")
+    try:
+        out = bench.keras_trial(worker, {"layers": [[8, "relu"]]}, 1, split, bench.train_settings(args, "tensorflow"))
+    finally:
+        worker.close()
+    assert out["keras_backend"] == "tensorflow" and out["epochs_trained"] <= 3 and 0 <= out["default"] <= 1
+
+
 def run_bench(*args):
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mlp_vs_sklearn.py"), *args],
                           capture_output=True, text=True, timeout=1500, cwd=ROOT)

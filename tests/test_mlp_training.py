@@ -71,9 +71,9 @@ def test_fixed_retrain_replays_the_schedule_and_is_seeded(iris):
     assert a.shape == (len(iris.y_test), 3)
 
 
-@pytest.mark.slow
-def test_real_nni_search_records_what_each_trial_trained_fidelity_included(tmp_path, free_port):
-    """A real NNI experiment (concurrency 2) with the convergence protocol, then the CV selection report."""
+def test_real_nni_search_with_successive_halving_records_what_each_trial_trained(tmp_path, free_port):
+    """A real NNI experiment (concurrency 2) with the convergence protocol and two halving rungs per controller
+    epoch, then the CV selection report: every recorded result is the one its trial trained, fidelity included."""
     import json
     import subprocess
     import sys
@@ -89,22 +89,29 @@ def test_real_nni_search_records_what_each_trial_trained_fidelity_included(tmp_p
     nas["tuner"]["classArgs"].update(dataset="iris", max_epochs=6, patience=2, max_layers=2, lstm_units=16)
     (tmp_path / "nas.yml").write_text(yaml.safe_dump(nas))
     proc = subprocess.run([sys.executable, "-m", "mlp_nas", "run", "--config", str(tmp_path / "nas.yml"), "--no-tpe",
-                           "--controller-epochs", "2", "--archs-per-epoch", "2", "--concurrency", "2",
-                           "--port", str(free_port), "--out", str(tmp_path / "results")],
+                           "--controller-epochs", "2", "--archs-per-epoch", "3", "--halving-rungs", "2",
+                           "--concurrency", "2", "--port", str(free_port), "--out", str(tmp_path / "results")],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "top-" in proc.stdout and "ensemble" in proc.stdout  # the CV selection's rows
     nas_dir = next(d for d in (tmp_path / "nni").iterdir() if (d / "checkpoint" / "mlp_nas_history.json").exists())
     history = json.loads((nas_dir / "checkpoint" / "mlp_nas_history.json").read_text())
     reported = {r["sample_id"]: r for r in final_results(nas_dir)}
-    recorded = [s for s in history["samples"] if s["status"] == "done" and s["method"] != "sklearn_default"]
-    assert len(recorded) == 4
-    for record in recorded:
+    recorded = {s["sample_id"]: s for s in history["samples"] if s["status"] == "done" and s["method"] != "sklearn_default"}
+    assert len(recorded) == 2 * (3 + 1)  # per controller epoch: 3 candidates for 2 epochs, the best for 6
+    for record in recorded.values():
         trial = reported[record["sample_id"]]
         assert record["trained_arch"] == trial["arch"] and record["accuracy"] == trial["default"]
-        assert record["max_epochs"] == trial["max_epochs"] == 6  # the fidelity the trial was given
+        assert record["max_epochs"] == trial["max_epochs"] == [2, 6][record["rung"]]  # the fidelity it was given
         assert (record["best_epoch"], record["epochs_trained"]) == (trial["best_epoch"], trial["epochs_trained"])
-        assert 1 <= record["best_epoch"] <= record["epochs_trained"] <= 6
+        assert 1 <= record["best_epoch"] <= record["epochs_trained"] <= record["max_epochs"]
         assert record["curve"][record["best_epoch"] - 1] == record["accuracy"]
+    for record in (r for r in recorded.values() if r["rung"] == 1):  # the promoted one: its rung's best
+        origin = recorded[record["promoted_from"]]
+        assert origin["rung"] == 0 and origin["epoch"] == record["epoch"] and origin["trained_arch"] == record["arch"]
+        rivals = [r["accuracy"] for r in recorded.values() if r["rung"] == 0 and r["epoch"] == record["epoch"]]
+        assert origin["accuracy"] == max(rivals)
+    assert [e["rungs_trained"] for e in history["epochs"]] == [2, 2]
     report = json.loads(next((tmp_path / "results").glob("*/report.json")).read_text())
+    assert report["top"][0]["max_epochs"] == 6  # a full-budget result ranks first
     assert all(set(c["arch"]) == {"layers"} for c in report["rescored"]) and 1 <= len(report["rescored"]) <= 3

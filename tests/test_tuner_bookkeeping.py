@@ -6,16 +6,7 @@ import pytest
 
 from mlp_nas.tuner import MLPNASTuner, validate_class_args
 
-
-@pytest.fixture(autouse=True)
-def restore_nni_dispatcher(monkeypatch):
-    """load_checkpoint patches NNI's dispatcher for resuming (nni_plumbing/resume.py); undo it after each test."""
-    from nni.runtime import msg_dispatcher
-
-    monkeypatch.setattr(msg_dispatcher, "_create_parameter_id", msg_dispatcher._create_parameter_id)
-    monkeypatch.setattr(msg_dispatcher, "_next_parameter_id", msg_dispatcher._next_parameter_id)
-    for name in ("is_created_in_previous_exp", "handle_add_customized_trial"):
-        monkeypatch.setattr(msg_dispatcher.MsgDispatcher, name, getattr(msg_dispatcher.MsgDispatcher, name))
+pytestmark = pytest.mark.usefixtures("restore_nni_dispatcher")
 
 
 @pytest.fixture
