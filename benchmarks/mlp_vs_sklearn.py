@@ -475,8 +475,11 @@ def table(summary: dict, tests: dict | None = None) -> str:
     for name, rows in summary.items():
         cells = [f"{rows[m]['mean']:.4f} ± {rows[m]['std']:.4f} ({rows[m]['n']})" if m in rows else "-" for m in methods]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    means = [np.mean([rows[m]["mean"] for rows in summary.values() if m in rows]) for m in methods]
-    lines.append("| **mean over data sets** | " + " | ".join(f"**{v:.4f}**" for v in means) + " |")
+    complete = [rows for rows in summary.values() if all(m in rows for m in methods)]  # rows comparable
+    if complete:
+        means = [np.mean([rows[m]["mean"] for rows in complete]) for m in methods]
+        label = "mean over data sets" if len(complete) == len(summary) else f"mean over the {len(complete)} complete data sets"
+        lines.append(f"| **{label}** | " + " | ".join(f"**{v:.4f}**" for v in means) + " |")
     lines += ["", "Search wall time per run (s, mean over seeds; search + selection + final retrain):", "",
               "| dataset | " + " | ".join(LABELS[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for name, rows in summary.items():
