@@ -56,7 +56,7 @@ def build_model(arch: dict, n_features: int, n_classes: int, learning_rate: floa
     layers.append(keras.layers.Dense(units, activation=activation, kernel_regularizer=reg))
     model = keras.Sequential(layers)
     # TensorFlow runs 32 steps per call of its compiled function: its per-step overhead is what makes a
-    # small MLP slow (1.7-1.8x faster on mnist1d and wine quality, docs/mlp_nas.md); callbacks are per epoch
+    # small MLP slow (1.35-1.7x faster on mnist1d and wine quality, docs/mlp_nas.md); callbacks are per epoch
     steps = TF_STEPS_PER_EXECUTION if keras.backend.backend() == "tensorflow" else 1
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"],
                   steps_per_execution=steps)
