@@ -41,11 +41,16 @@ def evidence_key(record: dict) -> tuple:
     return record.get("max_epochs") or 0, record["accuracy"]
 
 
+def _ident(record: dict) -> str:
+    """The architecture a record trained, as a hashable key."""
+    return json.dumps(record.get("trained_arch", record.get("arch")), sort_keys=True)
+
+
 def _distinct(records) -> list[dict]:
     """``records`` in their order, each architecture once (its first record)."""
     seen, out = set(), []
     for record in records:
-        ident = json.dumps(record.get("trained_arch", record.get("arch")), sort_keys=True)
+        ident = _ident(record)
         if ident not in seen:
             seen.add(ident)
             out.append(record)
@@ -64,9 +69,11 @@ def best_evidence(records: list[dict]) -> list[dict]:
 
 
 def tournament_rewards(first_rung: list[dict], later: list[dict]) -> list[float]:
-    """The reward of each record of ``first_rung``: its candidate's place in the epoch's tournament, 1 for
-    the winner and 0 for the last, where a candidate's standing is its result at the highest rung it reached
-    (``later`` holds the promoted trainings, linked by ``promoted_from``). One candidate scores 0.5."""
+    """The reward of each record of ``first_rung``: its architecture's place in the epoch's tournament, 1 for
+    the winner and 0 for the last, where an architecture's standing is its best result at the highest rung it
+    reached (``later`` holds the promoted trainings, linked by ``promoted_from``). An architecture the
+    controller sampled twice gets one place, so its two samples are not pushed in two directions. One
+    architecture scores 0.5."""
     top = {r["sample_id"]: r for r in first_rung}
     root = {}
     for record in sorted(later, key=lambda r: r.get("rung", 0)):
@@ -74,7 +81,12 @@ def tournament_rewards(first_rung: list[dict], later: list[dict]) -> list[float]
         root[record["sample_id"]] = origin
         if origin in top and evidence_key(record) > evidence_key(top[origin]):
             top[origin] = record
-    order = sorted(top, key=lambda sid: (*(-v for v in evidence_key(top[sid])), sid))
+    best = {}
+    for record in first_rung:
+        ident, standing = _ident(record), top[record["sample_id"]]
+        if ident not in best or evidence_key(standing) > evidence_key(best[ident]):
+            best[ident] = standing
+    order = sorted(best, key=lambda i: (*(-v for v in evidence_key(best[i])), best[i]["sample_id"]))
     n = len(order)
-    place = {sid: i for i, sid in enumerate(order)}
-    return [0.5 if n == 1 else 1.0 - place[r["sample_id"]] / (n - 1) for r in first_rung]
+    place = {ident: i for i, ident in enumerate(order)}
+    return [0.5 if n == 1 else 1.0 - place[_ident(r)] / (n - 1) for r in first_rung]

@@ -64,13 +64,22 @@ def validate_class_args(class_args: dict) -> None:
     eta = args.get("halving_eta", 3)
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
         raise ValueError(f"halving_eta must be an integer of at least 2, got {eta!r}")
-    rungs = args.get("halving_rungs", 1)
-    budgets = rung_budgets(args.get("max_epochs", 10), rungs, eta)
-    if len(set(budgets)) < rungs:
-        least = next(m for m in range(1, eta ** rungs + 1) if len(set(rung_budgets(m, rungs, eta))) == rungs)
-        raise ValueError(f"halving_rungs={rungs} with halving_eta={eta} needs max_epochs >= {least} so that "
-                         f"every rung trains longer than the one before (rung budgets {budgets}); lower halving_rungs "
-                         f"or raise max_epochs")
+    rungs, max_epochs = args.get("halving_rungs", 1), args.get("max_epochs", 10)
+    most = 1  # the most rungs that each train longer than the one before (more rungs only add 1-epoch ones)
+    while len(set(rung_budgets(max_epochs, most + 1, eta))) == most + 1:
+        most += 1
+    if rungs > 1 and args.get("archs_per_epoch", 10) < 2:
+        raise ValueError("halving_rungs > 1 needs archs_per_epoch >= 2: a rung of one candidate has nothing to "
+                         "choose from, and the controller would learn nothing; raise archs_per_epoch or set "
+                         "halving_rungs: 1")
+    if rungs > most:
+        shown = f" (rung budgets {rung_budgets(max_epochs, rungs, eta)})" if rungs <= 8 else ""
+        fix = f"use halving_rungs <= {most}"
+        if rungs <= 8 and eta ** (rungs - 1) <= 10 ** 6:  # max_epochs = eta**(rungs-1) always works: a short search
+            least = next(m for m in range(1, eta ** (rungs - 1) + 1) if len(set(rung_budgets(m, rungs, eta))) == rungs)
+            fix += f" or max_epochs >= {least}"
+        raise ValueError(f"halving_rungs={rungs} with halving_eta={eta} and max_epochs={max_epochs} has rungs that "
+                         f"do not train longer than the one before{shown}; {fix}")
     seed = args.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

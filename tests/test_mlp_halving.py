@@ -34,6 +34,15 @@ def test_ranking_puts_higher_fidelity_first_and_rewards_the_tournament_order():
     assert [r["sample_id"] for r in halving.promote(first + [rec(9, 0.99, 4, [[8, "relu"]])], 2)] == [9, 2]
 
 
+def test_an_architecture_sampled_twice_holds_one_place_in_the_tournament():
+    # the first two samples are the same net; only one copy is promoted, and it wins the full-budget rung
+    first = [rec(0, 0.90, 4, [[8, "relu"]]), rec(1, 0.89, 4, [[8, "relu"]]), rec(2, 0.80, 4, [[32, "relu"]]),
+             rec(3, 0.50, 4, [[64, "relu"]])]
+    later = [rec(4, 0.95, 8, [[8, "relu"]], 1, 0), rec(5, 0.93, 8, [[32, "relu"]], 1, 2)]
+    assert halving.tournament_rewards(first, later) == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    assert halving.tournament_rewards(first[:2], []) == [0.5, 0.5]
+
+
 @pytest.fixture
 def tuner(tmp_path, monkeypatch):
     monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path / "exp" / "checkpoint"))
@@ -86,10 +95,42 @@ def test_a_stop_between_rungs_resumes_the_rung(tuner):
     assert again.epoch == 1 and again.epoch_stats[0]["top_rung_best"] == 0.95
 
 
+def test_a_failed_trial_is_not_promoted_and_the_search_fits_its_trial_budget(tuner):
+    """A trial that crashes in rung 0 is not promoted; the rest of the epoch goes on, and the whole search
+    never asks NNI for more trials than ``launch`` sets as ``maxTrialNumber`` (without the baseline)."""
+    issued = []
+    pid = iter(range(100))
+    first = tuner.generate_multiple_parameters([next(pid) for _ in range(4)])
+    issued += first
+    answer(tuner, range(3), first[:3], [0.6, 0.9, 0.7])
+    tuner.trial_end(3, False)  # the fourth trial crashed before reporting
+    second = tuner.generate_multiple_parameters([next(pid) for _ in range(3)])
+    issued += second
+    assert [p["promoted_from"] for p in second] == [first[1]["sample_id"], first[2]["sample_id"]]
+    answer(tuner, (4, 5), second, [0.85, 0.95])
+    assert tuner.epoch == 1 and tuner.epoch_stats[0]["n_results"] == 3
+    # epoch 1: three of four crash in rung 0, so rung 1 trains the one left, not two
+    third = tuner.generate_multiple_parameters([next(pid) for _ in range(4)])
+    issued += third
+    answer(tuner, (7,), third[:1], [0.7])
+    for crashed in (8, 9, 10):
+        tuner.trial_end(crashed, False)
+    fourth = tuner.generate_multiple_parameters([next(pid) for _ in range(2)])
+    issued += fourth
+    assert len(fourth) == 1 and fourth[0]["promoted_from"] == third[0]["sample_id"]
+    answer(tuner, (11,), fourth, [0.8])
+    assert tuner.finished and tuner.generate_multiple_parameters([next(pid)]) == []
+    c = tuner.config
+    assert len(issued) == 11 <= c["controller_epochs"] * halving.trials_per_epoch(c["archs_per_epoch"], 2, 2) == 12
+
+
 @pytest.mark.parametrize("args,message", [
     ({"halving_rungs": 0}, "halving_rungs must be a positive integer"),
     ({"halving_eta": 1}, "halving_eta must be an integer of at least 2"),
-    ({"halving_rungs": 3, "max_epochs": 2}, r"needs max_epochs >= 5 .*\(rung budgets \[1, 1, 2\]\)"),
+    ({"halving_rungs": 2, "archs_per_epoch": 1}, "needs archs_per_epoch >= 2"),
+    ({"halving_rungs": 3, "max_epochs": 2}, r"rung budgets \[1, 1, 2\]\); use halving_rungs <= 2 or max_epochs >= 5$"),
+    # far too many rungs: answered at once (the least max_epochs is not searched for), never a hang
+    ({"halving_rungs": 10 ** 9, "max_epochs": 10}, r"the one before; use halving_rungs <= 3$"),
 ])
 def test_bad_halving_args(args, message):
     with pytest.raises(ValueError, match=message):
