@@ -475,10 +475,13 @@ def table(summary: dict, tests: dict | None = None) -> str:
     for name, rows in summary.items():
         cells = [f"{rows[m]['mean']:.4f} ± {rows[m]['std']:.4f} ({rows[m]['n']})" if m in rows else "-" for m in methods]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    complete = [rows for rows in summary.values() if all(m in rows for m in methods)]  # rows comparable
+    # A mean row is only fair over data sets where every row has a score from the same number of splits.
+    complete = [rows for rows in summary.values()
+                if all(m in rows for m in methods) and len({rows[m]["n"] for m in methods}) == 1]
     if complete:
         means = [np.mean([rows[m]["mean"] for rows in complete]) for m in methods]
-        label = "mean over data sets" if len(complete) == len(summary) else f"mean over the {len(complete)} complete data sets"
+        label = ("mean over data sets" if len(complete) == len(summary)
+                 else f"mean over the {len(complete)} data sets every row has at equal n")
         lines.append(f"| **{label}** | " + " | ".join(f"**{v:.4f}**" for v in means) + " |")
     lines += ["", "Search wall time per run (s, mean over seeds; search + selection + final retrain):", "",
               "| dataset | " + " | ".join(LABELS[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]

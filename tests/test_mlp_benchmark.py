@@ -114,3 +114,19 @@ def test_every_row_on_a_tiny_budget(tmp_path):
     assert set(summary["iris"]) == set(bench.METHODS) and all(v["n"] == 2 for v in summary["iris"].values())
     tests = json.loads((tmp_path / "paired_tests.json").read_text())
     assert set(tests["iris"]) == set(bench.METHODS) - {"nas"}
+
+
+def test_the_mean_row_leaves_out_data_sets_scored_on_unequal_splits():
+    runs = fake_runs() + [dict(r, dataset="iris") for r in fake_runs() if not (r["method"] == "hist_gb" and r["seed"] == 4)]
+    summary = bench.summarise(runs)
+    assert summary["iris"]["hist_gb"]["n"] == 4 and summary["iris"]["nas"]["n"] == 5
+    text = bench.table(summary)
+    assert "mean over the 1 data sets every row has at equal n" in text
+    means = text.split("every row has at equal n** | ")[1].split(" |")[0]
+    assert means == f"**{summary['wine']['nas']['mean']:.4f}**"  # wine alone
+
+
+def test_the_readme_table_is_the_one_the_table_command_prints(capsys):
+    assert bench.main(["--table"]) == 0
+    printed = capsys.readouterr().out
+    assert printed in (ROOT / "README.md").read_text(), "README's benchmark table is stale: paste `--table`'s output"
