@@ -12,6 +12,8 @@ Six data sets (digits, wine, breast_cancer, iris, mnist1d, wine_quality), one st
   restored), and the same honest selection (``mlp_nas.selection``: top-k re-scored by k-fold CV on
   train+validation, the pick retrained on train+validation for its folds' median best epoch);
   ``nas_ensemble`` is the controller's top-k averaged, its own row.
+- Run only when asked (``--methods nas_layerwise``), an ablation: ``nas_layerwise``, the controller started from
+  the prior NNI's tuners sample from (``prior="layerwise"``, ``mlp_nas.space``) instead of the seed study's.
 - ``sklearn_default``: ``MLPClassifier()`` fit on train+validation; ``sklearn_tpe``: MLPClassifier
   tuned by NNI's ``TpeTuner`` over ``configs/sklearn_tpe.yml``'s space at the same budget, same
   selection; ``hist_gb``: ``HistGradientBoostingClassifier()`` with defaults.
@@ -63,9 +65,12 @@ DATASETS = {
     "iris": {"dataset": "iris"}, "mnist1d": {"dataset": "mnist1d"},
     "wine_quality": {"dataset": WINE_QUALITY, "label": "quality_label", "drop": ["", "quality"]},
 }
-TOKEN_SEARCHES = ["nas", "random", "nni_random", "nni_tpe", "nni_evolution"]
-METHODS = TOKEN_SEARCHES + ["nas_ensemble", "sklearn_default", "sklearn_tpe", "hist_gb"]
+TOKEN_SEARCHES = ["nas", "random", "nni_random", "nni_tpe", "nni_evolution", "nas_layerwise"]
+METHODS = TOKEN_SEARCHES[:-1] + ["nas_ensemble", "sklearn_default", "sklearn_tpe", "hist_gb"]  # the default run
+EXTRA_METHODS = ["nas_layerwise"]  # ablations, run only when named in --methods
+ALL_METHODS = METHODS + EXTRA_METHODS
 LABELS = {"nas": "MLP NAS (controller)", "random": "MLP NAS (uniform sampler)", "nni_random": "NNI Random",
+          "nas_layerwise": "MLP NAS (controller, layer-wise prior)",
           "nni_tpe": "NNI TPE", "nni_evolution": "NNI Evolution", "nas_ensemble": "MLP NAS top-k ensemble",
           "sklearn_default": "sklearn default", "sklearn_tpe": "sklearn + NNI TPE", "hist_gb": "HistGradientBoosting"}
 SMALL_TEST = 50
@@ -238,12 +243,13 @@ def search_tokens(method: str, split, seed: int, args, workdir: Path, worker: Ke
     """One search over the MLP token space; returns every candidate as {arch, val_acc, ...}."""
     settings = train_settings(args, worker.backend)
     budget = search_budget(args)
-    if method in ("nas", "random"):
+    if method in ("nas", "random", "nas_layerwise"):
         from mlp_nas.tuner import MLPNASTuner
 
         os.environ["NNI_CHECKPOINT_DIRECTORY"] = str(workdir / method / "checkpoint")
         tuner = MLPNASTuner(dataset=split.spec.name, label=split.spec.label, drop=list(split.spec.drop), seed=seed,
-                            sampler="controller" if method == "nas" else "random",
+                            sampler="random" if method == "random" else "controller",
+                            prior="layerwise" if method == "nas_layerwise" else "tokens",
                             controller_epochs=args.controller_epochs, archs_per_epoch=args.archs_per_epoch,
                             sklearn_baseline=False, max_epochs=args.max_epochs, patience=args.patience,
                             warm_start=False)
@@ -376,7 +382,7 @@ def _process_setup(methods) -> None:
     """Keras on TensorFlow for the controller, one thread; candidates train in a torch worker."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    if set(methods) & {"nas", "random", "nas_ensemble"}:
+    if set(methods) & {"nas", "random", "nas_ensemble", "nas_layerwise"}:
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -426,7 +432,7 @@ def summarise(runs: list[dict]) -> dict:
     """``{dataset: {method: {mean, std, n, search_s}}}`` over seeds (std: sample std, ddof 1)."""
     out: dict = {}
     for name in DATASETS:
-        for method in METHODS:
+        for method in ALL_METHODS:
             accs = [r["test_acc"] for r in runs if r["dataset"] == name and r["method"] == method]
             if not accs:
                 continue
@@ -456,7 +462,7 @@ def paired_tests(runs: list[dict], reference: str = "nas") -> dict:
     acc = {(r["dataset"], r["seed"], r["method"]): r["test_acc"] for r in runs}
     out: dict = {}
     for scope in [*DATASETS, "all"]:
-        for method in METHODS:
+        for method in ALL_METHODS:
             if method == reference:
                 continue
             keys = sorted({(d, s) for d, s, m in acc if m == reference and (scope == "all" or d == scope)
@@ -467,9 +473,19 @@ def paired_tests(runs: list[dict], reference: str = "nas") -> dict:
     return out
 
 
-def table(summary: dict, tests: dict | None = None) -> str:
+def _tests_table(title: str, scope: dict) -> list[str]:
+    fmt = lambda p: "-" if p is None else f"{p:.3g}"  # noqa: E731
+    lines = ["", title, "", "| row | mean difference | Wilcoxon p | paired t p | pairs |", "|---|---|---|---|---|"]
+    for method, t in scope.items():
+        lines.append(f"| {LABELS[method]} | {t['diff_mean']:+.4f} | {fmt(t['p_wilcoxon'])} | {fmt(t['p_ttest'])} "
+                     f"| {t['n']} |")
+    return lines
+
+
+def table(summary: dict, tests: dict | None = None, extra_tests: dict | None = None) -> str:
     """The README table: test accuracy mean ± std (n) per data set and method, the mean over data sets,
-    search wall time, and (with ``tests``) the pooled paired tests of nas against each row."""
+    search wall time, and (with ``tests``) the pooled paired tests of nas against each row; then each ablation
+    row that was run (``EXTRA_METHODS``), with (``extra_tests``: {method: its paired tests}) its own."""
     methods = [m for m in METHODS if any(m in v for v in summary.values())]
     lines = ["| dataset | " + " | ".join(LABELS[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for name, rows in summary.items():
@@ -489,23 +505,44 @@ def table(summary: dict, tests: dict | None = None) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{rows[m]['search_s']:.0f}" if m in rows else "-" for m in methods)
                      + " |")
     if tests and "all" in tests:
-        lines += ["", "MLP NAS (controller) against each row, paired over every (data set, seed):", "",
-                  "| row | mean difference | Wilcoxon p | paired t p | pairs |", "|---|---|---|---|---|"]
-        for method, t in tests["all"].items():
-            fmt = lambda p: "-" if p is None else f"{p:.3g}"  # noqa: E731
-            lines.append(f"| {LABELS[method]} | {t['diff_mean']:+.4f} | {fmt(t['p_wilcoxon'])} | {fmt(t['p_ttest'])} "
-                         f"| {t['n']} |")
+        lines += _tests_table("MLP NAS (controller) against each row, paired over every (data set, seed):",
+                              {m: t for m, t in tests["all"].items() if m in METHODS})
+    for extra in EXTRA_METHODS:
+        ran = {name: rows[extra] for name, rows in summary.items() if extra in rows}
+        if not ran:
+            continue
+        lines += ["", f"Ablation, run with `--methods {extra}`: {LABELS[extra]}", "",
+                  "| dataset | test accuracy | search wall time (s) |", "|---|---|---|"]
+        lines += [f"| {name} | {r['mean']:.4f} ± {r['std']:.4f} ({r['n']}) | {r['search_s']:.0f} |" for name, r in ran.items()]
+        if extra_tests and "all" in extra_tests.get(extra, {}):
+            lines += _tests_table(f"{LABELS[extra]} against each row, paired over its (data set, seed):",
+                                  extra_tests[extra]["all"])
     return "\n".join(lines) + "\n"
+
+
+def extra_tests_path(out: Path, method: str) -> Path:
+    return out / f"paired_tests_{method}.json"
+
+
+def read_tests(out: Path) -> tuple[dict | None, dict]:
+    """paired_tests.json and each ablation's paired tests, where written."""
+    path = out / "paired_tests.json"
+    tests = json.loads(path.read_text()) if path.exists() else None
+    extra = {m: json.loads(extra_tests_path(out, m).read_text()) for m in EXTRA_METHODS if extra_tests_path(out, m).exists()}
+    return tests, extra
 
 
 def write_outputs(out: Path, runs: list[dict], command: str) -> tuple[dict, dict]:
     from nas_data.files import atomic_write
 
     summary, tests = summarise(runs), paired_tests(runs)
+    extra = {m: paired_tests(runs, reference=m) for m in EXTRA_METHODS if any(r["method"] == m for r in runs)}
     atomic_write(out / "summary.json", lambda f: json.dump(summary, f, indent=1))
     atomic_write(out / "paired_tests.json", lambda f: json.dump(tests, f, indent=1))
+    for method, t in extra.items():
+        atomic_write(extra_tests_path(out, method), lambda f, t=t: json.dump(t, f, indent=1))
     md = (f"Measured up to {max((r.get('date', '') for r in runs), default='')} on {platform.machine()} "
-          f"({os.cpu_count()} cores); command: {command}\n\n" + table(summary, tests))
+          f"({os.cpu_count()} cores); command: {command}\n\n" + table(summary, tests, extra))
     atomic_write(out / "summary.md", lambda f: f.write(md))
     return summary, tests
 
@@ -523,8 +560,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--keras-backend", default="auto", choices=["auto", "torch", "tensorflow"],
                         help="Keras's backend for the candidates; auto: TensorFlow on mnist1d and wine_quality, "
                              "torch on the others (the faster on each, measured)")
-    parser.add_argument("--methods", nargs="*", default=METHODS, choices=METHODS,
-                        help="run only these rows (e.g. to split the benchmark over two processes sharing --out)")
+    parser.add_argument("--methods", nargs="*", default=METHODS, choices=ALL_METHODS,
+                        help="run only these rows (e.g. to split the benchmark over two processes sharing --out); "
+                             f"the ablations {EXTRA_METHODS} run only when named here")
     parser.add_argument("--jobs", type=int, default=1,
                         help="splits (data set, seed) run at once, each in its own process on one core")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mlp_vs_sklearn"))
@@ -543,9 +581,8 @@ def main(argv=None) -> int:
         path = out / "summary.json"
         if not path.exists():
             parser.error(f"{path} not found: run the benchmark first (or pass --out)")
-        tests_path = out / "paired_tests.json"
-        tests = json.loads(tests_path.read_text()) if tests_path.exists() else None
-        print(table(json.loads(path.read_text()), tests), end="")
+        tests, extra = read_tests(out)
+        print(table(json.loads(path.read_text()), tests, extra), end="")
         return 0
     if args.rebuild:
         runs = read_runs(out / "runs.jsonl")
@@ -555,7 +592,7 @@ def main(argv=None) -> int:
         summary, tests = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py --rebuild, from runs.jsonl "
                                        "(budget [controller epochs, archs per epoch, max epochs, patience, top k, "
                                        "folds]: " + ", ".join(budgets) + ")")
-        print(table(summary, tests), end="")
+        print(table(summary, tests, read_tests(out)[1]), end="")
         return 0
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "top_k", "folds", "jobs"):
         if getattr(args, name) < 1:
@@ -579,14 +616,14 @@ def main(argv=None) -> int:
             if any(r["budget"] != budget for r in mine):
                 parser.error(f"{log} already holds {name} seed {seed} at another budget "
                              f"{mine[0]['budget']} (not {budget}): pass that budget or another --out")
-            done = {r["method"] for r in mine} | (set(METHODS) - set(args.methods))
-            if not set(METHODS) <= done:
+            done = {r["method"] for r in mine} | (set(ALL_METHODS) - set(args.methods))
+            if not set(ALL_METHODS) <= done:
                 todo.append((name, seed, done))
     failed = run_splits(todo, args, log)
     runs = read_runs(log)
     summary, tests = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py "
                                    + " ".join(sys.argv[1:] if argv is None else argv))
-    print(table(summary, tests), end="")
+    print(table(summary, tests, read_tests(out)[1]), end="")
     for name, seed, error in failed:
         print(f"mlp_vs_sklearn: {name} seed {seed} failed: {error}; rerun the same command to retry it", file=sys.stderr)
     return 1 if failed else 0

@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--drop", nargs="*", help="columns of a CSV dataset to drop")
     run.add_argument("--seed", type=int, help="data split and sampling seed (default: the config's)")
     run.add_argument("--sampler", choices=["controller", "random"])
+    run.add_argument("--prior", choices=["tokens", "layerwise"],
+                     help="the sampler's starting distribution: every valid token alike (the seed study's), or "
+                          "NNI's nnictl-export distribution (uniform depth, dropout after a layer with probability 1/2)")
     run.add_argument("--controller-epochs", type=int)
     run.add_argument("--archs-per-epoch", type=int)
     run.add_argument("--halving-rungs", type=int, help="successive-halving rungs in each controller epoch (1: off; "
@@ -90,7 +93,7 @@ def check_arch(args) -> int:
 def run(args) -> int:
     from .launch import build_configs, run_search
 
-    overrides = {k: getattr(args, k) for k in ("dataset", "label", "drop", "seed", "sampler", "controller_epochs",
+    overrides = {k: getattr(args, k) for k in ("dataset", "label", "drop", "seed", "sampler", "prior", "controller_epochs",
                                                "archs_per_epoch", "halving_rungs") if getattr(args, k) is not None}
     nas, tpe = build_configs(args.config, None if args.no_tpe else args.tpe_config, args.concurrency, **overrides)
     nas_dir, tpe_dir = run_search(nas, tpe, args.port)

@@ -40,7 +40,7 @@ MIN_PER_CLASS = 3  # the tuner's stratified split puts each class in train, vali
 
 # Estimator parameter -> the tuner's classArgs key it sets (None: keep nni_config.yml's value).
 _TUNER_ARGS = {
-    "sampler": "sampler", "archs_per_epoch": "archs_per_epoch", "max_layers": "max_layers",
+    "sampler": "sampler", "prior": "prior", "archs_per_epoch": "archs_per_epoch", "max_layers": "max_layers",
     "max_epochs": "max_epochs", "patience": "patience", "batch_size": "batch_size",
     "learning_rate": "learning_rate", "keras_backend": "keras_backend", "trial_threads": "trial_threads",
     "sklearn_baseline": "sklearn_baseline", "lstm_units": "lstm_units", "controller_lr": "controller_lr",
@@ -99,6 +99,10 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         Trials NNI runs at once (``trialConcurrency``). ``in_process`` runs one at a time.
     sampler : {"controller", "random"}
         The LSTM controller (REINFORCE), or uniform-random sampling over the same token space.
+    prior : {"tokens", "layerwise"} or None
+        Where the sampler starts: every valid token alike at each step (the seed study's), or the distribution
+        NNI's tuners draw from the nnictl export (depth uniform, a dropout layer after each layer with probability
+        1/2). None: ``nni_config.yml``'s value ("tokens").
     random_state : int, RandomState or None
         Seeds the split, every sample and the refit. An int below 40000 is the seed of
         ``python -m mlp_nas run --seed``; same int, same architectures.
@@ -138,6 +142,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
         "concurrency": [Interval(Integral, 1, None, closed="left"), None],
         "sampler": [StrOptions({"controller", "random"})],
+        "prior": [StrOptions({"tokens", "layerwise"}), None],
         "random_state": ["random_state"],
         "port": [Interval(Integral, 1024, 65535, closed="both"), None],
         "archs_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
@@ -170,10 +175,11 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
                  learning_rate=None, trial_threads=None, keras_backend=None, sklearn_baseline=None, lstm_units=None,
                  controller_lr=None, entropy_weight=None, baseline_decay=None, predictor=None, bigram_sharing=None,
                  train_tokens=None, halving_rungs=None, halving_eta=None, top_k=1, cv_folds=3, mode="nni",
-                 working_dir=None, verbose=1):
+                 working_dir=None, verbose=1, prior=None):
         self.max_trials = max_trials
         self.concurrency = concurrency
         self.sampler = sampler
+        self.prior = prior
         self.random_state = random_state
         self.port = port
         self.archs_per_epoch = archs_per_epoch

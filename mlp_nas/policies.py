@@ -3,6 +3,8 @@
 Both offer the same calls: ``sample(n)`` token sequences, ``update(sequences, rewards)``,
 ``state()`` / ``load_state(state)`` for checkpoints. The uniform sampler is the controller's own
 distribution at equal logits with an update that does nothing, which makes it the fair baseline.
+Both take a ``prior`` (``mlp_nas.space.PRIORS``): the uniform sampler draws from it, and the controller adds
+its log-probabilities to the LSTM's logits, so that it starts from the prior and learns a correction to it.
 """
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ import os
 
 import numpy as np
 
-from .space import END, TokenSpace
+from .space import END, TokenSpace, check_prior
 
 
 class UniformSampler:
-    """Uniform over the valid tokens at every step; learns nothing."""
+    """Draws from the space's prior (``"tokens"``: uniform over the valid tokens at every step); learns nothing."""
 
-    def __init__(self, space: TokenSpace, seed: int = 0):
+    def __init__(self, space: TokenSpace, seed: int = 0, prior: str = "tokens"):
         self.space = space
+        self.prior = check_prior(prior)
         self.rng = np.random.default_rng(seed)
 
     def sample(self, n: int) -> list[list[int]]:
@@ -25,7 +28,11 @@ class UniformSampler:
         for _ in range(n):
             tokens: list[int] = []
             while not tokens or tokens[-1] != END:
-                tokens.append(int(self.rng.choice(np.flatnonzero(self.space.valid_next(tokens)))))
+                if self.prior == "tokens":  # the draws the seed study's runs were made with
+                    tokens.append(int(self.rng.choice(np.flatnonzero(self.space.valid_next(tokens)))))
+                else:
+                    p = np.exp(self.space.log_prior(tokens, self.prior))
+                    tokens.append(int(self.rng.choice(len(p), p=p / p.sum())))
             out.append(tokens)
         return out
 
@@ -47,7 +54,9 @@ class LSTMController:
     dense head on the last LSTM state also learns the validation accuracy (MSE), sharing the LSTM;
     the MSE of accuracies is ~0.05, far below the policy loss, hence its default weight of 20
     (at weight 1 it barely moved in 80 updates here). The vocabulary is the space's: with
-    ``TokenSpace(train_tokens=True)`` the controller also picks the learning rate, L2 and batch size.
+    ``TokenSpace(train_tokens=True)`` the controller also picks the learning rate, L2 and batch size. With
+    ``prior="layerwise"`` the log-prior of each step is added to the logits: at its initial, near-zero logits the
+    controller samples what NNI Random samples from the nnictl export, and REINFORCE moves it from there.
 
     >>> c = LSTMController(TokenSpace(max_layers=3), seed=0)
     >>> seqs = c.sample(4)
@@ -56,7 +65,7 @@ class LSTMController:
 
     def __init__(self, space: TokenSpace, lstm_units: int = 128, embedding_dim: int = 32,
                  learning_rate: float = 0.01, entropy_weight: float = 1e-3, baseline_decay: float = 0.9,
-                 predictor: bool = False, predictor_weight: float = 20.0, seed: int = 0):
+                 predictor: bool = False, predictor_weight: float = 20.0, seed: int = 0, prior: str = "tokens"):
         os.environ["KERAS_BACKEND"] = "tensorflow"  # the update below uses TensorFlow's GradientTape
         import keras
 
@@ -72,6 +81,7 @@ class LSTMController:
         if not 0 <= baseline_decay < 1:
             raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay!r}")
         self.space = space
+        self.prior = check_prior(prior)
         self.entropy_weight = float(entropy_weight)
         self.baseline_decay = float(baseline_decay)
         self.predictor_weight = float(predictor_weight)
@@ -99,8 +109,16 @@ class LSTMController:
         out, state = self.cell(self.embedding(tokens), state)
         return out, state, self.head(out)
 
-    def _run(self, inputs: np.ndarray, masks: np.ndarray):
-        """Teacher-forced pass: inputs (n, T) token ids, masks (n, T, vocab); masked log-softmax per step."""
+    def _bias(self, prefix: list[int]) -> np.ndarray:
+        """What the prior adds to the logits after ``prefix`` (0 where the space forbids: the mask handles it)."""
+        if self.prior == "tokens":
+            return np.zeros(self.vocab_size)
+        lp = self.space.log_prior(prefix, self.prior)
+        return np.where(np.isfinite(lp), lp, 0.0)
+
+    def _run(self, inputs: np.ndarray, masks: np.ndarray, bias: np.ndarray | None = None):
+        """Teacher-forced pass: inputs (n, T) token ids, masks (n, T, vocab), the prior's ``bias`` (n, T, vocab)
+        or None; masked log-softmax per step."""
         import tensorflow as tf
 
         n, steps = inputs.shape
@@ -108,6 +126,8 @@ class LSTMController:
         logps, outs = [], []
         for t in range(steps):
             out, state, logits = self._step(inputs[:, t], state)
+            if bias is not None:
+                logits = logits + bias[:, t].astype(np.float32)
             logits = tf.where(masks[:, t], logits, -1e9)
             logps.append(tf.nn.log_softmax(logits))
             outs.append(out)
@@ -128,7 +148,7 @@ class LSTMController:
             logits = logits.numpy().astype(np.float64)
             for i in live:
                 mask = self.space.valid_next(seqs[i])
-                z = np.where(mask, logits[i], -np.inf)
+                z = np.where(mask, logits[i] + self._bias(seqs[i]), -np.inf)
                 p = np.exp(z - z.max())
                 token = int(self.rng.choice(self.vocab_size, p=p / p.sum()))
                 seqs[i].append(token)
@@ -141,19 +161,22 @@ class LSTMController:
         targets = np.zeros((len(sequences), steps), dtype=np.int64)
         masks = np.ones((len(sequences), steps, self.vocab_size), dtype=bool)
         live = np.zeros((len(sequences), steps), dtype=np.float32)
+        bias = None if self.prior == "tokens" else np.zeros((len(sequences), steps, self.vocab_size))
         for i, s in enumerate(sequences):
             inputs[i, : len(s)] = [self.space.start] + list(s[:-1])
             targets[i, : len(s)] = s
             masks[i, : len(s)] = self.space.step_masks(list(s))
             live[i, : len(s)] = 1.0
-        return inputs, targets, masks, live
+            if bias is not None:
+                bias[i, : len(s)] = [self._bias(list(s[:t])) for t in range(len(s))]
+        return inputs, targets, masks, live, bias
 
     def log_probs(self, sequences) -> np.ndarray:
         """Log-probability of each complete sequence under the current policy."""
         import tensorflow as tf
 
-        inputs, targets, masks, live = self._batch(sequences)
-        logp, _ = self._run(inputs, masks)
+        inputs, targets, masks, live, bias = self._batch(sequences)
+        logp, _ = self._run(inputs, masks, bias)
         picked = tf.reduce_sum(tf.gather(logp, targets, axis=2, batch_dims=2) * live, axis=1)
         return picked.numpy()
 
@@ -178,9 +201,9 @@ class LSTMController:
         if self.baseline is None:
             self.baseline = float(rewards.mean())
         advantage = rewards - np.float32(self.baseline)
-        inputs, targets, masks, live = self._batch(sequences)
+        inputs, targets, masks, live, bias = self._batch(sequences)
         with tf.GradientTape() as tape:
-            logp, outs = self._run(inputs, masks)
+            logp, outs = self._run(inputs, masks, bias)
             seq_logp = tf.reduce_sum(tf.gather(logp, targets, axis=2, batch_dims=2) * live, axis=1)
             probs = tf.exp(logp)
             entropy = tf.reduce_sum(-tf.reduce_sum(tf.where(masks, probs * logp, 0.0), axis=2) * live, axis=1)
@@ -200,8 +223,8 @@ class LSTMController:
         """The predictor head's accuracy estimate for each sequence (None without a predictor)."""
         if self.predictor is None:
             return None
-        inputs, _, masks, live = self._batch(sequences)
-        _, outs = self._run(inputs, masks)
+        inputs, _, masks, live, bias = self._batch(sequences)
+        _, outs = self._run(inputs, masks, bias)
         return self._predict(outs, live).numpy()
 
     def _predict(self, outs, live):

@@ -13,6 +13,12 @@ the sequence starts with one learning-rate, one L2 and one batch-size token (``T
 and the architecture carries them, ``{"layers": [...], "train": {"learning_rate": 0.001, "l2": 0.0,
 "batch_size": 64}}``. Their tokens come after the layer vocabulary, so the seed study's pure layer
 space (the default) keeps its vocabulary, tokens and ``VOCAB_SIZE`` unchanged.
+
+Samplers start from a prior over this space (``TokenSpace.log_prior``): ``"tokens"``, every valid token alike
+at every step (the seed study's), or ``"layerwise"``, the distribution of the nnictl export that NNI's own tuners
+draw from: a depth uniform over 1..``max_layers``, each layer's units and activation uniform, and a dropout layer
+after each layer with probability 1/2. The first makes deep nets without dropout likely (after a dense layer the
+dropout and the end token are each 1 of 30); the second is what NNI Random samples.
 """
 from __future__ import annotations
 
@@ -40,10 +46,18 @@ for _name, _values in TRAIN_CHOICES.items():
     _next += len(_values)
 TRAIN_VOCAB_SIZE = _next
 TOKEN_TRAIN = {t: (name, v) for name, tokens in TRAIN_TOKENS.items() for v, t in tokens.items()}
+PRIORS = ("tokens", "layerwise")
 
 
 class ArchitectureError(ValueError):
     """An architecture dict that is not in the space; the message names the bad part."""
+
+
+def check_prior(prior) -> str:
+    """``prior`` if it is one of ``PRIORS``, else :class:`ArchitectureError` naming them."""
+    if prior not in PRIORS:
+        raise ArchitectureError(f"prior must be one of {list(PRIORS)}, got {prior!r}")
+    return prior
 
 
 class TokenSpace:
@@ -76,6 +90,26 @@ class TokenSpace:
             if prefix[-1] != DROPOUT and n_dense < self.max_layers:
                 mask[DROPOUT] = True
         return mask
+
+    def log_prior(self, prefix: list[int], prior: str = "tokens") -> np.ndarray:
+        """Log-probabilities over the vocabulary of the token after ``prefix`` under ``prior`` (one of
+        ``PRIORS``); -inf where ``valid_next`` forbids. ``"layerwise"`` draws the depth uniformly: after the
+        k-th dense layer it ends with probability 1 / (max_layers - k + 1), and a dropout layer comes first
+        with probability 1/2."""
+        check_prior(prior)
+        mask = self.valid_next(prefix)
+        p = mask / mask.sum()
+        layers = prefix[self.n_train:]
+        if prior == "layerwise" and len(prefix) >= self.n_train and layers and mask[1]:  # a dense layer may follow
+            n_dense = sum(1 for t in layers if t != DROPOUT)
+            stop = 1.0 / (self.max_layers - n_dense + 1)
+            go_on = 1.0 if not mask[DROPOUT] else 0.5  # a dropout layer first, with probability 1/2
+            p = np.zeros(self.vocab_size)
+            p[1:DROPOUT] = go_on * (1 - stop) / (DROPOUT - 1)
+            p[END] = go_on * stop
+            p[DROPOUT] = 1 - go_on
+        with np.errstate(divide="ignore"):
+            return np.where(mask, np.log(p), -np.inf)
 
     def step_masks(self, tokens: list[int]) -> np.ndarray:
         """Masks for every step of a complete sequence (including its END), shape (len, vocab)."""

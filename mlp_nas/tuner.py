@@ -31,7 +31,7 @@ from nni_plumbing import labels
 from nni_plumbing.tuner_base import RESULT_GRACE_S, TunerBase, positive_int, reports_errors, trial_seed
 
 from .halving import promote, rung_budgets, survivors, tournament_rewards
-from .space import MAX_LAYERS, TokenSpace
+from .space import MAX_LAYERS, PRIORS, TokenSpace
 
 _logger = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def validate_class_args(class_args: dict) -> None:
         raise ValueError(f"keras_backend must be one of {KERAS_BACKENDS}, got {args['keras_backend']!r}")
     if args.get("sampler", "controller") not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {args['sampler']!r}")
+    if args.get("prior", "tokens") not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {args['prior']!r}")
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "batch_size", "trial_threads",
                  "lstm_units", "halving_rungs"):
         if name in args:
@@ -100,6 +102,8 @@ class MLPNASTuner(TunerBase):
     ``train_tokens``: the sampler also picks each candidate's learning rate, L2 and batch size
     (``mlp_nas.space.TRAIN_CHOICES``); they replace the ``learning_rate`` and ``batch_size`` classArgs for that
     candidate (L2 has no classArg: 0 without the tokens).
+    ``prior``: where the sampler starts (``mlp_nas.space``): ``"tokens"``, every valid token alike (the seed
+    study's), or ``"layerwise"``, the distribution NNI's tuners draw from the nnictl export.
     ``halving_rungs`` / ``halving_eta``: successive halving inside each controller epoch (``mlp_nas.halving``);
     1 rung (the default) trains every candidate up to ``max_epochs``.
     """
@@ -114,7 +118,7 @@ class MLPNASTuner(TunerBase):
                  bigram_sharing: bool = False, sklearn_baseline: bool = True, max_epochs: int = 10,
                  patience: int = 3, batch_size: int = 64, learning_rate: float = 1e-3, trial_threads: int = 1,
                  keras_backend: str = "torch", warm_start: bool = True, train_tokens: bool = False,
-                 halving_rungs: int = 1, halving_eta: int = 3):
+                 halving_rungs: int = 1, halving_eta: int = 3, prior: str = "tokens"):
         validate_class_args(locals())
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
@@ -152,11 +156,11 @@ class MLPNASTuner(TunerBase):
 
             self.policy = LSTMController(self.space, c["lstm_units"], learning_rate=c["controller_lr"],
                                          entropy_weight=c["entropy_weight"], baseline_decay=c["baseline_decay"],
-                                         predictor=c["predictor"], seed=c["seed"])
+                                         predictor=c["predictor"], seed=c["seed"], prior=c["prior"])
         else:
             from .policies import UniformSampler
 
-            self.policy = UniformSampler(self.space, seed=c["seed"])
+            self.policy = UniformSampler(self.space, seed=c["seed"], prior=c["prior"])
         if c["sklearn_baseline"]:
             self._queue.append(self._sample("sklearn_default", None))
         self._start_epoch()

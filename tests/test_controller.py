@@ -37,6 +37,18 @@ def test_controller_learns_relu_and_not_from_shuffled_rewards(space):
     assert np.mean(shuffled) < 0.5 and max(shuffled) < learned - 0.3, shuffled
 
 
+def test_layerwise_prior_controller_starts_from_the_prior_and_still_learns(space):
+    """With ``prior="layerwise"`` the untrained controller samples NNI's export distribution (uniform depth, about
+    one dropout layer in two) instead of mostly the deepest nets, and REINFORCE still moves it."""
+    wide = TokenSpace()
+    plain, layerwise = LSTMController(wide, seed=0).sample(300), LSTMController(wide, seed=0, prior="layerwise").sample(300)
+    depth = lambda seqs: np.array([sum(t not in (DROPOUT, END) for t in s) for s in seqs])  # noqa: E731
+    assert np.mean(depth(plain) == 10) > 0.5 and 4.5 < depth(layerwise).mean() < 6.5
+    dropout_share = np.mean([sum(t == DROPOUT for t in s) / max(1, d - (d == 10)) for s, d in zip(layerwise, depth(layerwise))])
+    assert 0.4 < dropout_share < 0.6
+    assert train(LSTMController(space, seed=0, prior="layerwise"), space, shuffle=False) > 0.8
+
+
 def test_the_seed_studys_space_samples_what_it_always_did():
     """Recorded before the controller took its vocabulary from the space: the pure layer space is unchanged."""
     c = LSTMController(TokenSpace(4), seed=0)

@@ -65,6 +65,7 @@ def test_clone_and_params_round_trip():
 @pytest.mark.parametrize("params, message", [
     (dict(max_trials=0), "'max_trials' parameter of MLPNASClassifier must be an int in the range [1, inf) or None. Got 0"),
     (dict(sampler="grid"), "'sampler' parameter of MLPNASClassifier must be a str among"),
+    (dict(prior="nni"), "'prior' parameter of MLPNASClassifier must be a str among"),
     (dict(concurrency=1.5), "'concurrency' parameter of MLPNASClassifier must be an int"),
     (dict(port=80), "'port' parameter of MLPNASClassifier must be an int in the range [1024, 65535]"),
     (dict(mode="cloud"), "'mode' parameter of MLPNASClassifier must be a str among"),
@@ -160,6 +161,17 @@ def test_successive_halving_in_process_picks_from_the_full_budget_rung():
     assert describe(clf.best_architecture_) in {r["architecture"] for r in rows[4:]}
     rescored = MLPNASClassifier(**params, top_k=2, cv_folds=2).fit(x, y).rescored_
     assert {describe(r["architecture"]) for r in rescored} == {r["architecture"] for r in rows[4:]}
+
+
+def test_layerwise_prior_changes_what_the_same_seed_samples():
+    """``prior`` reaches the tuner: the same seed samples other architectures from NNI's export distribution."""
+    x, y = iris_strings()
+    params = {**TINY, "max_trials": 4, "archs_per_epoch": 4}
+    plain = MLPNASClassifier(**params).fit(x, y)
+    layerwise = MLPNASClassifier(**params, prior="layerwise").fit(x, y)
+    archs = lambda clf: [r["architecture"] for r in clf.search_results_]  # noqa: E731
+    assert len(archs(layerwise)) == 4 and archs(layerwise) != archs(plain)
+    assert archs(layerwise) == archs(MLPNASClassifier(**params, prior="layerwise").fit(x, y))
 
 
 def test_grid_search_over_one_parameter_in_process():

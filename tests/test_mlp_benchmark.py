@@ -46,6 +46,25 @@ def test_table_rebuilt_from_summary_json(tmp_path, capsys):
     assert "| wine | 0.9200 ± 0.0158 (5) | 0.8500 ± 0.0000 (5) |" in printed and "Wilcoxon p" in printed
 
 
+def test_an_ablation_row_gets_its_own_table_and_paired_tests(tmp_path, capsys):
+    """``nas_layerwise`` runs only when asked; where it ran it is a table of its own, tested against every row,
+    and leaves the main table (and its mean row) as it was."""
+    assert "nas_layerwise" not in bench.METHODS and bench.EXTRA_METHODS == ["nas_layerwise"]
+    runs = fake_runs()
+    plain = bench.table(bench.summarise(runs), bench.paired_tests(runs))
+    runs += [{"dataset": "wine", "seed": s, "method": "nas_layerwise", "test_acc": 0.95 + 0.001 * s, "search_s": 20.0,
+              "budget": [1]} for s in range(5)]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    bench.write_outputs(tmp_path, bench.read_runs(tmp_path / "runs.jsonl"), "test")
+    extra = json.loads((tmp_path / "paired_tests_nas_layerwise.json").read_text())
+    assert extra["wine"]["random"]["diff_mean"] == pytest.approx(0.102)
+    assert bench.main(["--table", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(plain)  # the main table unchanged, the ablation after it
+    assert "| wine | 0.9520 ± 0.0016 (5) | 20 |" in printed
+    assert "| sklearn default | +0.0720 | 0.0625 |" in printed
+
+
 def test_table_without_summary_and_old_runs_format_fail_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         bench.main(["--table", "--out", str(tmp_path)])

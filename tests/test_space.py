@@ -95,3 +95,27 @@ def test_export_cli(tmp_path):
     assert main([str(tmp_path / "space.json"), "--max-layers", "3"]) == 0
     assert len(json.loads((tmp_path / "space.json").read_text())) == 1 + 3 * 3
     assert main([str(tmp_path / "bad.json"), "--max-layers", "0"]) == 2 and not (tmp_path / "bad.json").exists()
+
+
+def test_layerwise_prior_is_the_nnictl_exports_distribution():
+    """Under ``prior="layerwise"`` an architecture is exactly as likely as NNI's tuners draw it from the export:
+    depth 1/M, each layer 1/28, and 1/2 for each dropout decision (the last of M layers has none)."""
+    from mlp_nas.space import DROPOUT, LAYER_TOKENS
+
+    m = 4
+    space = TokenSpace(max_layers=m)
+    for prefix in ([], [1], [1, DROPOUT], [1, 2, 3, 4]):
+        assert np.exp(space.log_prior(prefix, "layerwise")).sum() == pytest.approx(1.0)
+    sampler = UniformSampler(space, seed=0, prior="layerwise")
+    for tokens in sampler.sample(200):
+        n = sum(t != DROPOUT for t in tokens[:-1])
+        decisions = n if n < m else m - 1
+        expected = np.log(1 / m) + n * np.log(1 / len(LAYER_TOKENS)) + decisions * np.log(1 / 2)
+        got = sum(space.log_prior(tokens[:i], "layerwise")[t] for i, t in enumerate(tokens))
+        assert got == pytest.approx(expected)
+    depths = [sum(t != DROPOUT for t in s[:-1]) for s in UniformSampler(TokenSpace(), seed=1, prior="layerwise").sample(2000)]
+    assert np.bincount(depths)[1:].min() > 150  # uniform over 1..10; the "tokens" prior puts ~2/3 at depth 10
+    tokens_prior = [sum(t != DROPOUT for t in s[:-1]) for s in UniformSampler(TokenSpace(), seed=1).sample(500)]
+    assert np.mean(np.array(tokens_prior) == 10) > 0.5
+    with pytest.raises(ArchitectureError, match=r"prior must be one of \['tokens', 'layerwise'\], got 'nni'"):
+        UniformSampler(space, prior="nni")

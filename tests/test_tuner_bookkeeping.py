@@ -88,6 +88,7 @@ def test_finishes_and_checkpoint_resumes(tuner, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args,message", [
     ({"sampler": "bayes"}, "sampler must be one of"),
+    ({"prior": "nni"}, "prior must be one of"),
     ({"archs_per_epoch": 0}, "archs_per_epoch must be a positive integer"),
     ({"colour": "red"}, "unknown tuner classArgs key"),
     ({"seed": -1}, "seed must be a non-negative integer"),
