@@ -66,8 +66,9 @@ DATASETS = {
     "wine_quality": {"dataset": WINE_QUALITY, "label": "quality_label", "drop": ["", "quality"]},
 }
 TOKEN_SEARCHES = ["nas", "random", "nni_random", "nni_tpe", "nni_evolution", "nas_layerwise"]
-METHODS = TOKEN_SEARCHES[:-1] + ["nas_ensemble", "sklearn_default", "sklearn_tpe", "hist_gb"]  # the default run
 EXTRA_METHODS = ["nas_layerwise"]  # ablations, run only when named in --methods
+METHODS = [m for m in TOKEN_SEARCHES if m not in EXTRA_METHODS] + ["nas_ensemble", "sklearn_default", "sklearn_tpe",
+                                                                   "hist_gb"]  # the default run
 ALL_METHODS = METHODS + EXTRA_METHODS
 LABELS = {"nas": "MLP NAS (controller)", "random": "MLP NAS (uniform sampler)", "nni_random": "NNI Random",
           "nas_layerwise": "MLP NAS (controller, layer-wise prior)",
@@ -539,8 +540,11 @@ def write_outputs(out: Path, runs: list[dict], command: str) -> tuple[dict, dict
     extra = {m: paired_tests(runs, reference=m) for m in EXTRA_METHODS if any(r["method"] == m for r in runs)}
     atomic_write(out / "summary.json", lambda f: json.dump(summary, f, indent=1))
     atomic_write(out / "paired_tests.json", lambda f: json.dump(tests, f, indent=1))
-    for method, t in extra.items():
-        atomic_write(extra_tests_path(out, method), lambda f, t=t: json.dump(t, f, indent=1))
+    for method in EXTRA_METHODS:
+        if method in extra:
+            atomic_write(extra_tests_path(out, method), lambda f, t=extra[method]: json.dump(t, f, indent=1))
+        else:
+            extra_tests_path(out, method).unlink(missing_ok=True)  # no rows (any more): no stale tests
     md = (f"Measured up to {max((r.get('date', '') for r in runs), default='')} on {platform.machine()} "
           f"({os.cpu_count()} cores); command: {command}\n\n" + table(summary, tests, extra))
     atomic_write(out / "summary.md", lambda f: f.write(md))

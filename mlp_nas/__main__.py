@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .space import PRIORS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--drop", nargs="*", help="columns of a CSV dataset to drop")
     run.add_argument("--seed", type=int, help="data split and sampling seed (default: the config's)")
     run.add_argument("--sampler", choices=["controller", "random"])
-    run.add_argument("--prior", choices=["tokens", "layerwise"],
+    run.add_argument("--prior", choices=list(PRIORS),
                      help="the sampler's starting distribution: every valid token alike (the seed study's), or "
                           "NNI's nnictl-export distribution (uniform depth, dropout after a layer with probability 1/2)")
     run.add_argument("--controller-epochs", type=int)

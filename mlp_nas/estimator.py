@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from nni_plumbing.checks import trial_seed
 
 from .halving import best_evidence, trials_per_epoch
+from .space import PRIORS
 
 _logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class MLPNASClassifier(ClassifierMixin, BaseEstimator):
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
         "concurrency": [Interval(Integral, 1, None, closed="left"), None],
         "sampler": [StrOptions({"controller", "random"})],
-        "prior": [StrOptions({"tokens", "layerwise"}), None],
+        "prior": [StrOptions(set(PRIORS)), None],
         "random_state": ["random_state"],
         "port": [Interval(Integral, 1024, 65535, closed="both"), None],
         "archs_per_epoch": [Interval(Integral, 1, None, closed="left"), None],

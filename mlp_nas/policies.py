@@ -56,7 +56,8 @@ class LSTMController:
     (at weight 1 it barely moved in 80 updates here). The vocabulary is the space's: with
     ``TokenSpace(train_tokens=True)`` the controller also picks the learning rate, L2 and batch size. With
     ``prior="layerwise"`` the log-prior of each step is added to the logits: at its initial, near-zero logits the
-    controller samples what NNI Random samples from the nnictl export, and REINFORCE moves it from there.
+    controller samples what NNI Random samples from the nnictl export, and REINFORCE moves it from there (the
+    entropy bonus then pulls, weakly, towards every valid token alike, not towards the prior).
 
     >>> c = LSTMController(TokenSpace(max_layers=3), seed=0)
     >>> seqs = c.sample(4)
@@ -223,8 +224,8 @@ class LSTMController:
         """The predictor head's accuracy estimate for each sequence (None without a predictor)."""
         if self.predictor is None:
             return None
-        inputs, _, masks, live, bias = self._batch(sequences)
-        _, outs = self._run(inputs, masks, bias)
+        inputs, _, masks, live, _ = self._batch(sequences)
+        _, outs = self._run(inputs, masks)  # the prior moves the logits, not the LSTM outputs the head reads
         return self._predict(outs, live).numpy()
 
     def _predict(self, outs, live):

@@ -54,9 +54,9 @@ class ArchitectureError(ValueError):
 
 
 def check_prior(prior) -> str:
-    """``prior`` if it is one of ``PRIORS``, else :class:`ArchitectureError` naming them."""
+    """``prior`` if it is one of ``PRIORS``, else ``ValueError`` naming them."""
     if prior not in PRIORS:
-        raise ArchitectureError(f"prior must be one of {list(PRIORS)}, got {prior!r}")
+        raise ValueError(f"prior must be one of {list(PRIORS)}, got {prior!r}")
     return prior
 
 
@@ -100,7 +100,7 @@ class TokenSpace:
         mask = self.valid_next(prefix)
         p = mask / mask.sum()
         layers = prefix[self.n_train:]
-        if prior == "layerwise" and len(prefix) >= self.n_train and layers and mask[1]:  # a dense layer may follow
+        if prior == "layerwise" and layers and mask[1]:  # a dense layer may follow
             n_dense = sum(1 for t in layers if t != DROPOUT)
             stop = 1.0 / (self.max_layers - n_dense + 1)
             go_on = 1.0 if not mask[DROPOUT] else 0.5  # a dropout layer first, with probability 1/2

@@ -31,7 +31,7 @@ from nni_plumbing import labels
 from nni_plumbing.tuner_base import RESULT_GRACE_S, TunerBase, positive_int, reports_errors, trial_seed
 
 from .halving import promote, rung_budgets, survivors, tournament_rewards
-from .space import MAX_LAYERS, PRIORS, TokenSpace
+from .space import MAX_LAYERS, TokenSpace, check_prior
 
 _logger = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ def validate_class_args(class_args: dict) -> None:
         raise ValueError(f"keras_backend must be one of {KERAS_BACKENDS}, got {args['keras_backend']!r}")
     if args.get("sampler", "controller") not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {args['sampler']!r}")
-    if args.get("prior", "tokens") not in PRIORS:
-        raise ValueError(f"prior must be one of {PRIORS}, got {args['prior']!r}")
+    check_prior(args.get("prior", "tokens"))
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "batch_size", "trial_threads",
                  "lstm_units", "halving_rungs"):
         if name in args:

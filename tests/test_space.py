@@ -117,5 +117,5 @@ def test_layerwise_prior_is_the_nnictl_exports_distribution():
     assert np.bincount(depths)[1:].min() > 150  # uniform over 1..10; the "tokens" prior puts ~2/3 at depth 10
     tokens_prior = [sum(t != DROPOUT for t in s[:-1]) for s in UniformSampler(TokenSpace(), seed=1).sample(500)]
     assert np.mean(np.array(tokens_prior) == 10) > 0.5
-    with pytest.raises(ArchitectureError, match=r"prior must be one of \['tokens', 'layerwise'\], got 'nni'"):
+    with pytest.raises(ValueError, match=r"prior must be one of \['tokens', 'layerwise'\], got 'nni'"):
         UniformSampler(space, prior="nni")
