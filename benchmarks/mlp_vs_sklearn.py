@@ -533,7 +533,9 @@ def read_tests(out: Path) -> tuple[dict | None, dict]:
     return tests, extra
 
 
-def write_outputs(out: Path, runs: list[dict], command: str) -> tuple[dict, dict]:
+def write_outputs(out: Path, runs: list[dict], command: str) -> tuple[dict, dict, dict]:
+    """Write summary.json, paired_tests.json, each ablation's paired tests and summary.md from ``runs``;
+    returns the summary, the paired tests and the ablations' ({method: paired tests})."""
     from nas_data.files import atomic_write
 
     summary, tests = summarise(runs), paired_tests(runs)
@@ -548,7 +550,7 @@ def write_outputs(out: Path, runs: list[dict], command: str) -> tuple[dict, dict
     md = (f"Measured up to {max((r.get('date', '') for r in runs), default='')} on {platform.machine()} "
           f"({os.cpu_count()} cores); command: {command}\n\n" + table(summary, tests, extra))
     atomic_write(out / "summary.md", lambda f: f.write(md))
-    return summary, tests
+    return summary, tests, extra
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -593,10 +595,10 @@ def main(argv=None) -> int:
         if not runs:
             parser.error(f"{out / 'runs.jsonl'} holds no runs: run the benchmark first (or pass --out)")
         budgets = sorted({json.dumps(r["budget"]) for r in runs})
-        summary, tests = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py --rebuild, from runs.jsonl "
-                                       "(budget [controller epochs, archs per epoch, max epochs, patience, top k, "
-                                       "folds]: " + ", ".join(budgets) + ")")
-        print(table(summary, tests, read_tests(out)[1]), end="")
+        command = ("python benchmarks/mlp_vs_sklearn.py --rebuild, from runs.jsonl (budget [controller epochs, archs "
+                   "per epoch, max epochs, patience, top k, folds]: " + ", ".join(budgets) + ")")
+        summary, tests, extra = write_outputs(out, runs, command)
+        print(table(summary, tests, extra), end="")
         return 0
     for name in ("controller_epochs", "archs_per_epoch", "max_epochs", "patience", "top_k", "folds", "jobs"):
         if getattr(args, name) < 1:
@@ -625,9 +627,9 @@ def main(argv=None) -> int:
                 todo.append((name, seed, done))
     failed = run_splits(todo, args, log)
     runs = read_runs(log)
-    summary, tests = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py "
-                                   + " ".join(sys.argv[1:] if argv is None else argv))
-    print(table(summary, tests, read_tests(out)[1]), end="")
+    summary, tests, extra = write_outputs(out, runs, "python benchmarks/mlp_vs_sklearn.py "
+                                          + " ".join(sys.argv[1:] if argv is None else argv))
+    print(table(summary, tests, extra), end="")
     for name, seed, error in failed:
         print(f"mlp_vs_sklearn: {name} seed {seed} failed: {error}; rerun the same command to retry it", file=sys.stderr)
     return 1 if failed else 0

@@ -38,7 +38,7 @@ def test_summary_has_the_required_shape_and_the_paired_tests():
 def test_table_rebuilt_from_summary_json(tmp_path, capsys):
     runs = fake_runs()
     (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
-    summary, tests = bench.write_outputs(tmp_path, bench.read_runs(tmp_path / "runs.jsonl"), "test")
+    summary, tests, _ = bench.write_outputs(tmp_path, bench.read_runs(tmp_path / "runs.jsonl"), "test")
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     assert bench.main(["--table", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
